@@ -1,0 +1,17 @@
+// Package store is the mailbox model of mailblocks: domains, users, aliases,
+// distribution lists, folders, messages, flags, UIDs, quotas and change
+// events. It holds interfaces and types only; implementations live in
+// sub-packages (store/memstore in memory, store/maildir on a filesystem)
+// and every implementation passes the conformance suite in store/storetest.
+//
+// The interfaces are split by consumer: the SMTP side needs a [Directory]
+// to validate recipients, an [Authenticator] for AUTH and a [Deliverer] to
+// put mail in a folder; IMAP and POP3 open a user's [Mailbox] and its
+// [Folder]s through [Mailboxes]; administration uses [Admin]. A [Store]
+// is all of these.
+//
+// Folder names use "/" as the hierarchy separator and are UTF-8; "INBOX"
+// is case-insensitive (RFC 3501 5.1). UIDs follow RFC 3501 2.3.1.1: they
+// strictly ascend within a folder and are never reused while the folder's
+// UIDVALIDITY stays the same.
+package store
