@@ -1,0 +1,69 @@
+package resolver
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// canonical returns name in lower case without the trailing dot: the form
+// in which names are compared and returned.
+func canonical(name string) string {
+	name = strings.TrimSuffix(name, ".")
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(name)
+		}
+	}
+	return name
+}
+
+// checkName reports whether name (canonical form) can be queried: ASCII
+// (RFC 5890 A-labels), labels of 1 to 63 octets, at most 253 octets in all
+// (RFC 1035 2.3.4), no spaces or control characters.
+func checkName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case c <= ' ' || c >= 0x7f || c == '\\':
+			return false
+		}
+		label++
+		if label > 63 {
+			return false
+		}
+	}
+	return label > 0
+}
+
+// finishMX sorts mx by preference (stable, so that equal preferences keep
+// the server's order) and applies RFC 7505: a set consisting only of the
+// null MX "." means the domain accepts no mail; a "." mixed with real
+// exchangers is a misconfiguration and is ignored.
+func finishMX(mx []MX) ([]MX, bool) {
+	real := mx[:0:0]
+	for _, m := range mx {
+		if m.Host != "" {
+			real = append(real, m)
+		}
+	}
+	if len(real) == 0 && len(mx) > 0 {
+		return nil, true
+	}
+	slices.SortStableFunc(real, func(a, b MX) int { return cmp.Compare(a.Pref, b.Pref) })
+	return real, false
+}
+
+// maxCNAMEDefault bounds CNAME chains; RFC 1034 3.6.2 asks resolvers to
+// detect loops, and real chains are short.
+const maxCNAMEDefault = 8
