@@ -1,0 +1,115 @@
+package store
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNormalizeFlags(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{}, nil},
+		{[]string{`\seen`, `\SEEN`, `\Seen`}, []string{`\Seen`}},
+		{[]string{"$Junk", `\deleted`, "work", "Work"}, []string{"$Junk", `\Deleted`, "work"}},
+		{[]string{`\Draft`, `\Answered`, `\Flagged`}, []string{`\Answered`, `\Draft`, `\Flagged`}},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeFlags(tt.in)
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+	for _, bad := range []string{"", "a b", "a(b", `\Recent`, `\Unknown`, "x\x00", "ü", `a"b`, "a]", "a*", "a%"} {
+		_, err := NormalizeFlags([]string{bad})
+		assert.ErrorIs(t, err, ErrBadName, "%q", bad)
+	}
+}
+
+func TestApplyFlags(t *testing.T) {
+	cur := []string{"$Work", `\Seen`}
+	tests := []struct {
+		name  string
+		op    FlagOp
+		flags []string
+		want  []string
+	}{
+		{"replace", FlagsReplace, []string{`\Deleted`}, []string{`\Deleted`}},
+		{"replace empty", FlagsReplace, nil, nil},
+		{"add", FlagsAdd, []string{`\Flagged`, `\Seen`}, []string{"$Work", `\Flagged`, `\Seen`}},
+		{"add keyword other case", FlagsAdd, []string{"$work"}, []string{"$Work", `\Seen`}},
+		{"remove", FlagsRemove, []string{`\Seen`, `\Draft`}, []string{"$Work"}},
+		{"remove keyword any case", FlagsRemove, []string{"$WORK"}, []string{`\Seen`}},
+		{"remove all", FlagsRemove, []string{"$Work", `\Seen`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ApplyFlags(cur, tt.op, tt.flags)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, []string{"$Work", `\Seen`}, cur, "cur must not change")
+		})
+	}
+	assert.True(t, HasFlag(cur, `\seen`))
+	assert.False(t, HasFlag(cur, `\Deleted`))
+}
+
+func TestQuotaExceeded(t *testing.T) {
+	tests := []struct {
+		q                Quota
+		b, m, addB, addM int64
+		want             bool
+	}{
+		{Quota{}, 1 << 40, 1 << 30, 100, 1, false},
+		{Quota{Bytes: 100}, 50, 1, 50, 1, false},
+		{Quota{Bytes: 100}, 50, 1, 51, 1, true},
+		{Quota{Messages: 2}, 0, 1, 10, 1, false},
+		{Quota{Messages: 2}, 0, 2, 10, 1, true},
+		{Quota{Bytes: 100, Messages: 2}, 200, 5, -10, -1, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.q.Exceeded(tt.b, tt.m, tt.addB, tt.addM), "%+v", tt)
+	}
+}
+
+func TestCRLFReader(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"a\nb\n", "a\r\nb\r\n"},
+		{"a\r\nb\r\n", "a\r\nb\r\n"},
+		{"\n\n", "\r\n\r\n"},
+		{"a\rb", "a\rb"},
+		{"a\r\r\n", "a\r\r\n"},
+		{"mixed\r\nand\nbare\n", "mixed\r\nand\r\nbare\r\n"},
+		{"no newline", "no newline"},
+	}
+	for _, tt := range tests {
+		got, err := io.ReadAll(CRLFReader(strings.NewReader(tt.in)))
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, string(got), "%q", tt.in)
+		// One byte at a time on both sides exercises the buffer edges.
+		got, err = io.ReadAll(iotest.OneByteReader(CRLFReader(iotest.OneByteReader(strings.NewReader(tt.in)))))
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, string(got), "%q one byte", tt.in)
+	}
+	require.NoError(t, iotest.TestReader(CRLFReader(strings.NewReader("x\ny\r\nz\n")), []byte("x\r\ny\r\nz\r\n")))
+}
+
+func FuzzCRLFReader(f *testing.F) {
+	f.Add([]byte("a\nb\r\nc\r"))
+	f.Add([]byte("\n\r\n\r\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := io.ReadAll(CRLFReader(iotest.HalfReader(strings.NewReader(string(in)))))
+		require.NoError(t, err)
+		want := strings.ReplaceAll(strings.ReplaceAll(string(in), "\r\n", "\x00CRLF\x00"), "\n", "\r\n")
+		want = strings.ReplaceAll(want, "\x00CRLF\x00", "\r\n")
+		if !strings.Contains(string(in), "\x00CRLF\x00") {
+			assert.Equal(t, want, string(got))
+		}
+	})
+}
