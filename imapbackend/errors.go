@@ -1,0 +1,99 @@
+package imapbackend
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailblocks/mailblocks/store"
+)
+
+// Delim is the hierarchy delimiter of mailbox names, the same as the
+// store's folder separator.
+const Delim = '/'
+
+// respCodeReadOnly is RFC 3501 7.1's READ-ONLY response code.
+const respCodeReadOnly imap.ResponseCode = "READ-ONLY"
+
+func imapNo(code imap.ResponseCode, text string) *imap.Error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+var (
+	errReadOnly    = imapNo(respCodeReadOnly, "Mailbox is read-only (EXAMINE)")
+	errNoSelection = imapNo(imap.ResponseCodeClientBug, "No mailbox selected")
+)
+
+// mapError turns a store error into the NO reply a client sees (RFC 5530
+// response codes). Errors without protocol meaning are logged and answered
+// with a generic [SERVERBUG] text, never their internal text (rule 5 of
+// ARCHITECTURE.md). tryCreate says the command was COPY, MOVE or APPEND,
+// where a missing destination is [TRYCREATE] (RFC 3501 6.3.11).
+func (s *session) mapError(op string, err error, tryCreate bool) error {
+	if err == nil {
+		return nil
+	}
+	var ie *imap.Error
+	switch {
+	case errors.As(err, &ie):
+		return ie
+	case errors.Is(err, store.ErrNoSuchFolder):
+		if tryCreate {
+			return imapNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		}
+		return imapNo(imap.ResponseCodeNonExistent, "No such mailbox")
+	case errors.Is(err, store.ErrFolderExists):
+		return imapNo(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
+	case errors.Is(err, store.ErrBadName):
+		return imapNo(imap.ResponseCodeCannot, "Invalid mailbox name")
+	case errors.Is(err, store.ErrNotPermitted):
+		return imapNo(imap.ResponseCodeCannot, "Operation not permitted on this mailbox")
+	case errors.Is(err, store.ErrOverQuota):
+		return imapNo(imap.ResponseCodeOverQuota, "Quota exceeded")
+	case errors.Is(err, store.ErrNoSuchMessage):
+		return imapNo(imap.ResponseCodeNonExistent, "Message no longer exists")
+	case errors.Is(err, context.Canceled):
+		return imapNo(imap.ResponseCodeUnavailable, "Session closing")
+	}
+	s.log.Error("imapbackend: "+op, "user", s.user, "err", err)
+	return imapNo(imap.ResponseCodeServerBug, "Internal server error")
+}
+
+// checkName validates a mailbox name from a client before it reaches the
+// store, which validates it again: hierarchy components must be non-empty
+// and neither "." nor "..", and no control characters or invalid UTF-8
+// are allowed. INBOX is canonicalised (RFC 3501 5.1: case-insensitive).
+func checkName(name string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", imapNo(imap.ResponseCodeCannot, "Invalid mailbox name: "+why)
+	}
+	if name == "" {
+		return bad("empty")
+	}
+	if !utf8.ValidString(name) {
+		return bad("not UTF-8")
+	}
+	if strings.EqualFold(name, "INBOX") {
+		return "INBOX", nil
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return bad("control character")
+		}
+	}
+	for _, part := range strings.Split(name, string(Delim)) {
+		switch part {
+		case "":
+			return bad("empty hierarchy level")
+		case ".", "..":
+			return bad(`"." or ".." hierarchy level`)
+		}
+	}
+	if strings.HasPrefix(name, "~") {
+		return bad(`starts with "~"`)
+	}
+	return name, nil
+}

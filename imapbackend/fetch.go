@@ -1,0 +1,414 @@
+package imapbackend
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailblocks/mailblocks/store"
+)
+
+// streamThreshold: BODY[] of a message larger than this streams from the
+// store instead of being read into memory first.
+const streamThreshold = 1 << 20
+
+// maxHeaderSize bounds how much is read looking for the end of a header.
+const maxHeaderSize = 1 << 20
+
+var errGone = errors.New("imapbackend: message expunged")
+
+// Fetch implements FETCH and UID FETCH (RFC 3501 6.4.5, RFC 3516 BINARY).
+// Non-PEEK body sections set \Seen (RFC 3501 6.4.5), and the new flags
+// are then returned even if FLAGS was not asked for.
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	sel := s.sel
+	if sel == nil {
+		return errNoSelection
+	}
+	idx := sel.resolve(numSet)
+	changed := map[store.UID]bool{}
+	if !sel.readOnly && setsSeen(options) {
+		var unseen []store.UID
+		for _, i := range idx {
+			m := sel.msgs[i]
+			if !m.gone && !hasFlag(m.flags, store.FlagSeen) {
+				unseen = append(unseen, m.uid)
+			}
+		}
+		if len(unseen) > 0 {
+			infos, err := sel.folder.SetFlags(s.ctx, unseen, store.FlagsAdd, []string{store.FlagSeen})
+			if err != nil {
+				return s.mapError("fetch: set seen", err, false)
+			}
+			for _, mi := range infos {
+				if i := sel.index(mi.UID); i >= 0 {
+					sel.msgs[i].flags = mi.Flags
+					changed[mi.UID] = true
+				}
+			}
+		}
+	}
+	for _, i := range idx {
+		err := s.fetchOne(w, sel, i, options, changed[sel.msgs[i].uid])
+		if errors.Is(err, errGone) {
+			// RFC 2180 4.1: a message expunged by another session whose
+			// EXPUNGE cannot be sent yet is simply left out.
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setsSeen(o *imap.FetchOptions) bool {
+	for _, bs := range o.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range o.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+func needsContent(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 ||
+		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+}
+
+// msgReader reads one message lazily, at most once, through the cache.
+type msgReader struct {
+	s      *session
+	folder store.Folder
+	key    msgKey
+	size   int64
+	p      parsed // from the cache, completed as we go
+	raw    []byte
+	dirty  bool // p gained something to cache
+}
+
+func (s *session) newMsgReader(sel *selected, m msgView) *msgReader {
+	k := msgKey{user: s.user, folder: sel.name, uidValidity: sel.uidValidity, uid: m.uid}
+	return &msgReader{s: s, folder: sel.folder, key: k, size: m.size, p: s.b.cache.get(k)}
+}
+
+func (r *msgReader) open() (io.ReadCloser, error) {
+	rc, err := r.folder.Open(r.s.ctx, r.key.uid)
+	if errors.Is(err, store.ErrNoSuchMessage) {
+		return nil, errGone
+	}
+	if err != nil {
+		return nil, r.s.mapError("open message", err, false)
+	}
+	return rc, nil
+}
+
+// bytes returns the whole message.
+func (r *msgReader) bytes() ([]byte, error) {
+	if r.raw != nil {
+		return r.raw, nil
+	}
+	rc, err := r.open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, r.size+1))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, r.s.mapError("read message", err, false)
+	}
+	r.raw = buf.Bytes()
+	if r.p.header == nil {
+		r.p.header = headerOf(r.raw)
+		r.dirty = true
+	}
+	return r.raw, nil
+}
+
+// header returns the raw header, blank line included.
+func (r *msgReader) header() ([]byte, error) {
+	if r.p.header != nil {
+		return r.p.header, nil
+	}
+	if r.raw != nil {
+		r.p.header = headerOf(r.raw)
+		r.dirty = true
+		return r.p.header, nil
+	}
+	rc, err := r.open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h, err := readHeader(bufio.NewReader(rc))
+	if err != nil {
+		return nil, r.s.mapError("read header", err, false)
+	}
+	r.p.header, r.dirty = h, true
+	return h, nil
+}
+
+func (r *msgReader) envelope() (*imap.Envelope, error) {
+	if r.p.env != nil {
+		return r.p.env, nil
+	}
+	h, err := r.header()
+	if err != nil {
+		return nil, err
+	}
+	th, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
+	r.p.env, r.dirty = imapserver.ExtractEnvelope(th), true
+	return r.p.env, nil
+}
+
+func (r *msgReader) bodyStructure() (imap.BodyStructure, error) {
+	if r.p.bs != nil {
+		return r.p.bs, nil
+	}
+	raw, err := r.bytes()
+	if err != nil {
+		return nil, err
+	}
+	r.p.bs, r.dirty = imapserver.ExtractBodyStructure(bytes.NewReader(raw)), true
+	return r.p.bs, nil
+}
+
+func (r *msgReader) save() {
+	if r.dirty {
+		r.s.b.cache.put(r.key, r.p)
+	}
+}
+
+// headerOf returns the header of a raw message, up to and including the
+// empty line that ends it.
+func headerOf(raw []byte) []byte {
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			break
+		}
+		line := raw[i : i+j+1]
+		i += j + 1
+		if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			return raw[:i:i]
+		}
+	}
+	return raw[:len(raw):len(raw)]
+}
+
+func readHeader(br *bufio.Reader) ([]byte, error) {
+	var h []byte
+	for len(h) < maxHeaderSize {
+		line, err := br.ReadSlice('\n')
+		h = append(h, line...)
+		if err == io.EOF {
+			return h, nil
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
+		}
+		if err == nil && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+			return h, nil
+		}
+	}
+	return h, nil
+}
+
+// section is one body section ready to be written: either bytes, or a
+// stream of a known size.
+type section struct {
+	data   []byte
+	stream io.ReadCloser
+	size   int64
+}
+
+func (s *session) fetchOne(w *imapserver.FetchWriter, sel *selected, i int, o *imap.FetchOptions, flagsChanged bool) error {
+	m := sel.msgs[i]
+	var (
+		env      *imap.Envelope
+		bs       imap.BodyStructure
+		sections = make([]section, len(o.BodySection))
+		binaries = make([][]byte, len(o.BinarySection))
+		binSizes = make([]uint32, len(o.BinarySectionSize))
+	)
+	if needsContent(o) {
+		if m.gone {
+			return errGone
+		}
+		r := s.newMsgReader(sel, m)
+		defer func() {
+			for _, sec := range sections {
+				if sec.stream != nil {
+					sec.stream.Close()
+				}
+			}
+		}()
+		var err error
+		if o.Envelope {
+			if env, err = r.envelope(); err != nil {
+				return err
+			}
+		}
+		if o.BodyStructure != nil {
+			if bs, err = r.bodyStructure(); err != nil {
+				return err
+			}
+		}
+		for k, item := range o.BodySection {
+			if sections[k], err = r.section(item); err != nil {
+				return err
+			}
+		}
+		for k, item := range o.BinarySection {
+			raw, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			binaries[k] = imapserver.ExtractBinarySection(bytes.NewReader(raw), item)
+		}
+		for k, item := range o.BinarySectionSize {
+			raw, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			binSizes[k] = imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), item)
+		}
+		r.save()
+	}
+
+	rw := w.CreateMessage(uint32(i + 1))
+	rw.WriteUID(imap.UID(m.uid))
+	if o.Flags || flagsChanged {
+		rw.WriteFlags(imapFlags(m.flags))
+	}
+	if o.InternalDate {
+		rw.WriteInternalDate(m.date)
+	}
+	if o.RFC822Size {
+		rw.WriteRFC822Size(m.size)
+	}
+	if env != nil {
+		rw.WriteEnvelope(env)
+	}
+	if bs != nil {
+		rw.WriteBodyStructure(bs)
+	}
+	for k, item := range o.BodySection {
+		sec := sections[k]
+		wc := rw.WriteBodySection(item, sec.size)
+		var err error
+		if sec.stream != nil {
+			var n int64
+			n, err = io.CopyN(wc, sec.stream, sec.size)
+			if err == nil && n != sec.size {
+				err = fmt.Errorf("imapbackend: message %d shorter than its size", m.uid)
+			}
+		} else {
+			_, err = wc.Write(sec.data)
+		}
+		if cerr := wc.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			// The literal is cut short: the connection cannot go on.
+			s.log.Error("imapbackend: fetch body", "uid", m.uid, "err", err)
+			return err
+		}
+	}
+	for k, item := range o.BinarySection {
+		wc := rw.WriteBinarySection(item, int64(len(binaries[k])))
+		_, err := wc.Write(binaries[k])
+		if cerr := wc.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for k, item := range o.BinarySectionSize {
+		rw.WriteBinarySectionSize(item, binSizes[k])
+	}
+	return rw.Close()
+}
+
+// section extracts a body section (RFC 3501 6.4.5 BODY[section]<partial>).
+func (r *msgReader) section(item *imap.FetchItemBodySection) (section, error) {
+	whole := len(item.Part) == 0
+	switch {
+	case whole && item.Specifier == imap.PartSpecifierNone && r.raw == nil && r.size > streamThreshold:
+		// BODY[] of a large message streams, trusting the store's
+		// RFC822.SIZE (CRLF octets).
+		rc, err := r.open()
+		if err != nil {
+			return section{}, err
+		}
+		off, n := partialRange(r.size, item.Partial)
+		if off > 0 {
+			if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+				rc.Close()
+				return section{}, r.s.mapError("read message", err, false)
+			}
+		}
+		return section{stream: rc, size: n}, nil
+	case whole && item.Specifier == imap.PartSpecifierNone:
+		raw, err := r.bytes()
+		if err != nil {
+			return section{}, err
+		}
+		return bytesSection(raw, item.Partial), nil
+	case whole && item.Specifier == imap.PartSpecifierHeader:
+		h, err := r.header()
+		if err != nil {
+			return section{}, err
+		}
+		if len(item.HeaderFields) == 0 && len(item.HeaderFieldsNot) == 0 {
+			return bytesSection(h, item.Partial), nil
+		}
+		b := imapserver.ExtractBodySection(bytes.NewReader(h), item)
+		return section{data: b, size: int64(len(b))}, nil
+	case whole && item.Specifier == imap.PartSpecifierText:
+		raw, err := r.bytes()
+		if err != nil {
+			return section{}, err
+		}
+		return bytesSection(raw[len(headerOf(raw)):], item.Partial), nil
+	}
+	raw, err := r.bytes()
+	if err != nil {
+		return section{}, err
+	}
+	b := imapserver.ExtractBodySection(bytes.NewReader(raw), item)
+	return section{data: b, size: int64(len(b))}, nil
+}
+
+func bytesSection(b []byte, p *imap.SectionPartial) section {
+	off, n := partialRange(int64(len(b)), p)
+	return section{data: b[off : off+n], size: n}
+}
+
+// partialRange returns the offset and length of <offset.size> within a
+// section of total octets (RFC 3501 6.4.5: past the end gives "").
+func partialRange(total int64, p *imap.SectionPartial) (int64, int64) {
+	if p == nil {
+		return 0, total
+	}
+	if p.Offset >= total || p.Offset < 0 {
+		return total, 0
+	}
+	n := min(p.Size, total-p.Offset)
+	if n < 0 {
+		n = 0
+	}
+	return p.Offset, n
+}
