@@ -1,0 +1,246 @@
+package smtpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailblocks/mailblocks"
+)
+
+// transact runs one mail transaction (RFC 5321 3.3) for the recipients idx
+// of env on cn and fills out[i] for each of them. It reports whether the
+// session is still usable for another transaction.
+func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelope, idx []int, body io.ReaderAt, size int64, out []mailblocks.DeliveryStatus) bool {
+	t := cl.timeouts
+	host := cn.host
+	failAll := func(list []int, e *Error) {
+		for _, i := range list {
+			out[i].Err = e
+			out[i].RemoteHost = host
+		}
+	}
+
+	// Checks against the EHLO reply before MAIL: a refusal we can predict
+	// is better given now, with a clear reason, than as a remote 5xx.
+	if limit, ok := cn.c.MaxMessageSize(); ok && limit > 0 && size > int64(limit) {
+		// RFC 1870 6: the client should not send a message larger than
+		// the server's declared maximum.
+		failAll(idx, newError(host, CmdLocal, mailblocks.ErrMessageTooBig.WithMessage(
+			fmt.Sprintf("Message size %d exceeds the maximum of %d bytes of %s", size, limit, host))))
+		return true
+	}
+	utf8 := env.SMTPUTF8 || !isASCII(env.From)
+	for _, i := range idx {
+		utf8 = utf8 || !isASCII(env.Recipients[i].Address)
+	}
+	if utf8 && !cn.ext("SMTPUTF8") {
+		// RFC 6531 3.4: without SMTPUTF8 at the server the message cannot
+		// be delivered (we do not downgrade); permanent.
+		failAll(idx, newError(host, CmdLocal, mailblocks.ErrNeedsSMTPUTF8.WithMessage(
+			"Message needs SMTPUTF8 but "+host+" does not support it")))
+		return true
+	}
+	if env.Body == mailblocks.BodyBinaryMIME {
+		failAll(idx, newError(host, CmdLocal, errBinaryMIME))
+		return true
+	}
+	// An 8BITMIME message to a server without 8BITMIME is sent anyway, as
+	// Postfix does with disable_mime_output_conversion: nearly every server
+	// accepts 8-bit data, and we cannot convert a streamed body to 7 bit
+	// without rewriting its MIME structure. go-smtp adds BODY=8BITMIME
+	// whenever the server advertises it (RFC 6152 allows it for 7-bit
+	// content too).
+
+	// The context ends the session at once: close the socket so that any
+	// pending read or write returns.
+	stop := context.AfterFunc(ctx, func() { cn.raw.Close() })
+	defer stop()
+	cn.msgs++
+
+	mo := &smtp.MailOptions{
+		Size:       size,
+		RequireTLS: env.RequireTLS,
+		UTF8:       utf8,
+		Return:     smtp.DSNReturn(env.Return),
+		EnvelopeID: env.EnvelopeID,
+	}
+	if mo.Return != smtp.DSNReturnFull && mo.Return != smtp.DSNReturnHeaders {
+		mo.Return = ""
+	}
+	if !isPrintableASCII(mo.EnvelopeID) {
+		mo.EnvelopeID = "" // RFC 3461 4.4: ENVID is xtext of printable ASCII
+	}
+	cn.c.CommandTimeout = t.Mail
+	if err := cn.c.Mail(env.From, mo); err != nil {
+		e := classify(host, "MAIL FROM", err)
+		failAll(idx, e)
+		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
+	}
+
+	dsn := cn.ext("DSN")
+	var accepted []int
+	for _, i := range idx {
+		r := env.Recipients[i]
+		cn.c.CommandTimeout = t.Rcpt
+		err := cn.c.Rcpt(r.Address, rcptOptions(r))
+		if err == nil {
+			accepted = append(accepted, i)
+			continue
+		}
+		e := classify(host, "RCPT TO", err)
+		out[i].Err, out[i].RemoteHost = e, host
+		if !e.Remote || e.Reply.Code == 421 {
+			// The session is gone (RFC 5321 3.8: 421 closes it): every
+			// recipient not yet answered fails the same way, and the
+			// accepted ones were never sent the message.
+			failAll(remaining(idx, i), e)
+			failAll(accepted, e)
+			return false
+		}
+	}
+	if len(accepted) == 0 {
+		return cl.resetAfterFailure(cn)
+	}
+
+	cn.c.CommandTimeout = t.DataInit
+	w, err := cn.c.Data()
+	if err != nil {
+		e := classify(host, "DATA", err)
+		failAll(accepted, e)
+		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
+	}
+	cn.c.SubmissionTimeout = t.DataTermination
+	src := &readTracker{r: io.NewSectionReader(body, 0, size)}
+	_, err = io.Copy(&blockWriter{w: w, conn: cn.wire, timeout: t.DataBlock}, src)
+	if src.err != nil {
+		// The message cannot be read: never send the final "." after a
+		// truncated body. Dropping the connection aborts the transaction
+		// (RFC 5321 3.8).
+		failAll(accepted, newError(host, CmdBody, mailblocks.ErrTemporary.Wrap(fmt.Errorf("smtpclient: reading message: %w", src.err))))
+		return false
+	}
+	if err != nil {
+		failAll(accepted, classify(host, CmdBody, err))
+		return false
+	}
+	if _, err := w.CloseWithResponse(); err != nil {
+		e := classify(host, CmdEndOfData, err)
+		failAll(accepted, e)
+		return e.Remote && e.Reply.Code != 421
+	}
+	for _, i := range accepted {
+		out[i].Err = nil
+		out[i].RemoteHost = host
+		// RFC 3461 5.2.2: a DSN-capable next hop takes over the duty to
+		// send success notices.
+		out[i].RemoteDSN = dsn
+	}
+	return true
+}
+
+// resetAfterFailure ends an aborted transaction with RSET (RFC 5321
+// 4.1.1.5) and reports whether the session is still usable.
+func (cl *Client) resetAfterFailure(cn *conn) bool {
+	return cl.reset(cn) == nil
+}
+
+// remaining returns the elements of idx after the one equal to i.
+func remaining(idx []int, i int) []int {
+	for k, v := range idx {
+		if v == i {
+			return idx[k+1:]
+		}
+	}
+	return nil
+}
+
+// rcptOptions maps the envelope's DSN parameters (RFC 3461 4.1, 4.2) onto
+// go-smtp's; go-smtp sends them only when the server advertises DSN.
+// Malformed values are dropped rather than failing the recipient.
+func rcptOptions(r mailblocks.Recipient) *smtp.RcptOptions {
+	o := &smtp.RcptOptions{}
+	if len(r.Notify) > 0 && validNotify(r.Notify) {
+		for _, n := range r.Notify {
+			o.Notify = append(o.Notify, smtp.DSNNotify(n))
+		}
+	}
+	if typ, addr, ok := strings.Cut(r.OriginalRecipient, ";"); ok && addr != "" {
+		switch {
+		case strings.EqualFold(typ, "rfc822") && isPrintableASCII(addr):
+			o.OriginalRecipientType, o.OriginalRecipient = smtp.DSNAddressTypeRFC822, addr
+		case strings.EqualFold(typ, "utf-8"):
+			o.OriginalRecipientType, o.OriginalRecipient = smtp.DSNAddressTypeUTF8, addr
+		}
+	}
+	return o
+}
+
+// validNotify applies RFC 3461 4.1: NEVER alone, or any of SUCCESS,
+// FAILURE, DELAY without repetition.
+func validNotify(list []mailblocks.DSNNotify) bool {
+	seen := map[mailblocks.DSNNotify]bool{}
+	for _, n := range list {
+		switch n {
+		case mailblocks.NotifyNever, mailblocks.NotifySuccess, mailblocks.NotifyFailure, mailblocks.NotifyDelay:
+		default:
+			return false
+		}
+		if seen[n] {
+			return false
+		}
+		seen[n] = true
+	}
+	return !seen[mailblocks.NotifyNever] || len(list) == 1
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// readTracker remembers a read error of the message so that it is not
+// mistaken for a network failure.
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.err = err
+	}
+	return n, err
+}
+
+// blockWriter applies the data block timeout of RFC 5321 4.5.3.2.5 to every
+// write of the message content.
+type blockWriter struct {
+	w       io.Writer
+	conn    interface{ SetWriteDeadline(time.Time) error }
+	timeout time.Duration
+}
+
+func (b *blockWriter) Write(p []byte) (int, error) {
+	_ = b.conn.SetWriteDeadline(time.Now().Add(b.timeout))
+	return b.w.Write(p)
+}
