@@ -1,0 +1,416 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailblocks/mailblocks"
+)
+
+// noticeKind is the kind of delivery status notification (RFC 3464).
+type noticeKind int
+
+const (
+	noticeFailure noticeKind = iota
+	noticeDelay
+	noticeSuccess
+)
+
+// sendNotices generates the DSNs one delivery attempt calls for.
+func (q *Queue) sendNotices(rec *record, out *outcome) {
+	var failed []int
+	for _, i := range out.failed {
+		if rec.Rcpt[i].recipient().Wants(mailblocks.NotifyFailure) {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) > 0 {
+		q.notice(rec, noticeFailure, failed, out.expired)
+	}
+	if len(out.delayed) > 0 {
+		q.notice(rec, noticeDelay, out.delayed, nil)
+	}
+	if len(out.success) > 0 {
+		q.notice(rec, noticeSuccess, out.success, nil)
+	}
+}
+
+func (q *Queue) notice(rec *record, kind noticeKind, idx []int, expired map[int]bool) {
+	log := q.log.With("id", rec.ID, "from", rec.Env.From)
+	to := rec.Env.From
+	if to == "" {
+		// RFC 5321 4.5.5 / RFC 3461 6.2: never notify the null
+		// reverse-path. Only a failed bounce is worth telling the
+		// postmaster about, and not when it was already addressed to
+		// the postmaster (that would loop).
+		if kind != noticeFailure {
+			return
+		}
+		toPostmaster := false
+		for _, i := range idx {
+			if strings.EqualFold(rec.Rcpt[i].Addr, q.opts.Postmaster) {
+				toPostmaster = true
+			}
+		}
+		if q.opts.Postmaster == "" || toPostmaster {
+			log.Error("queue: undeliverable message with null sender dropped", "rcpt", rec.Rcpt[idx[0]].Addr, "error", rec.Rcpt[idx[0]].Text)
+			return
+		}
+		to = q.opts.Postmaster
+	}
+	now := q.opts.Clock()
+	env := &mailblocks.Envelope{
+		From:       "",
+		Recipients: []mailblocks.Recipient{{Address: to}},
+		Received:   now,
+		SMTPUTF8:   rec.Env.SMTPUTF8,
+	}
+	if b := mailblocks.BodyType(rec.Env.Body); b != "" && b != mailblocks.Body7Bit {
+		env.Body = mailblocks.Body8BitMIME
+	}
+	r := q.report(rec, kind, idx, expired, to, now)
+
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() {
+		err := q.writeNotice(pw, r, rec)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	// The hand-off outlives Close's cancellation: the spool is still open
+	// until the delivery that produced the notice has returned.
+	ctx := context.WithoutCancel(q.ctx)
+	var err error
+	if q.opts.Bounce != nil {
+		err = q.opts.Bounce.HandleBounce(ctx, env, pr)
+	} else {
+		_, err = q.enqueue(ctx, env, pr, true)
+	}
+	pr.CloseWithError(errors.New("queue: notice not read to the end"))
+	if e := <-werr; e != nil && err == nil {
+		err = e
+	}
+	if err != nil {
+		log.Error("queue: could not hand over delivery status notification", "to", to, "error", err)
+		return
+	}
+	log.Info("queue: delivery status notification sent", "to", to, "action", r.rcpts[0].action, "rcpts", len(idx))
+}
+
+// dsnReport is the content of one RFC 3464 report.
+type dsnReport struct {
+	kind       noticeKind
+	hostname   string
+	to         string
+	envid      string
+	arrival    time.Time
+	date       time.Time
+	msgID      string
+	willRetry  time.Time
+	full       bool
+	rcpts      []dsnRecipient
+	origSender string
+}
+
+type dsnRecipient struct {
+	final, original string
+	action, status  string
+	remoteMTA       string
+	diagnostic      string
+	lastAttempt     time.Time
+}
+
+func (q *Queue) report(rec *record, kind noticeKind, idx []int, expired map[int]bool, to string, now time.Time) *dsnReport {
+	r := &dsnReport{
+		kind:       kind,
+		hostname:   q.opts.Hostname,
+		to:         to,
+		envid:      rec.Env.EnvelopeID,
+		arrival:    rec.Created,
+		date:       now,
+		msgID:      fmt.Sprintf("<%s.%s.%d@%s>", rec.ID, [...]string{"bounce", "delay", "success"}[kind], now.UnixNano(), q.opts.Hostname),
+		willRetry:  rec.Created.Add(q.opts.MaxQueueTime),
+		origSender: rec.Env.From,
+		// RFC 3461 4.3: RET=FULL asks for the whole message. A binary
+		// body cannot travel inside message/rfc822, so it gets the
+		// headers only.
+		full: rec.Env.Return == string(mailblocks.ReturnFull) && rec.Env.Body != string(mailblocks.BodyBinaryMIME),
+	}
+	for _, i := range idx {
+		rs := &rec.Rcpt[i]
+		dr := dsnRecipient{
+			final:       rs.Addr,
+			original:    rs.ORCPT,
+			lastAttempt: rs.LastAttempt,
+		}
+		if rs.RemoteHost != "" {
+			dr.remoteMTA = "dns; " + rs.RemoteHost
+		}
+		switch kind {
+		case noticeSuccess:
+			// RFC 3464 2.3.3: "relayed" when the next hop does not
+			// take over DSN duties, "delivered" when there was no
+			// next hop (a local delivery through the Deliverer).
+			dr.action = "relayed"
+			if rs.RemoteHost == "" {
+				dr.action = "delivered"
+			}
+			dr.status = "2.0.0"
+		case noticeDelay:
+			dr.action = "delayed"
+			dr.status = statusOf(rs, "4.0.0")
+		default:
+			dr.action = "failed"
+			if expired[i] {
+				// RFC 3463 X.4.7: delivery time expired, unless the
+				// last error said something more precise.
+				dr.status = statusOf(rs, "4.4.7")
+			} else {
+				dr.status = statusOf(rs, "5.0.0")
+			}
+		}
+		if kind != noticeSuccess {
+			dr.diagnostic = diagnosticOf(rs)
+		}
+		r.rcpts = append(r.rcpts, dr)
+	}
+	return r
+}
+
+// statusOf is the RFC 3463 status of a recipient's last failure.
+func statusOf(rs *rcptState, def string) string {
+	if rs.Enhanced != [3]int{} {
+		return mailblocks.EnhancedCode(rs.Enhanced).String()
+	}
+	switch rs.Code / 100 {
+	case 4:
+		return "4.0.0"
+	case 5:
+		return "5.0.0"
+	}
+	return def
+}
+
+// diagnosticOf is the Diagnostic-Code value (RFC 3464 2.3.6): the remote
+// SMTP reply when there was one, the local reason otherwise.
+func diagnosticOf(rs *rcptState) string {
+	text := oneLine(rs.Text)
+	if rs.Code == 0 {
+		if text == "" {
+			return ""
+		}
+		return "X-Mailblocks; " + text
+	}
+	s := fmt.Sprintf("smtp; %d", rs.Code)
+	if rs.Enhanced != [3]int{} {
+		s += " " + mailblocks.EnhancedCode(rs.Enhanced).String()
+	}
+	if text != "" {
+		s += " " + text
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 900 {
+		s = s[:900]
+	}
+	return s
+}
+
+const dateFormat = time.RFC1123Z
+
+// writeNotice writes the complete notice: a multipart/report (RFC 3462,
+// now RFC 6522) with a human-readable part, the message/delivery-status
+// part (RFC 3464) and the original message or its headers.
+func (q *Queue) writeNotice(w io.Writer, r *dsnReport, rec *record) error {
+	var orig io.Reader
+	if body, err := q.spool.openBody(rec); err == nil {
+		defer body.Close()
+		orig = io.NewSectionReader(body, 0, rec.Size)
+	} else {
+		q.log.Warn("queue: original message unavailable for notice", "id", rec.ID, "error", err)
+	}
+	return writeDSN(w, r, orig)
+}
+
+func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
+	var h gomessage.Header
+	h.Set("From", fmt.Sprintf("Mail Delivery System <MAILER-DAEMON@%s>", r.hostname))
+	h.Set("To", "<"+r.to+">")
+	h.Set("Subject", [...]string{
+		"Undelivered Mail Returned to Sender",
+		"Delayed Mail (still being retried)",
+		"Successful Mail Delivery Report",
+	}[r.kind])
+	h.Set("Date", r.date.Format(dateFormat))
+	h.Set("Message-Id", r.msgID)
+	// RFC 3834 5: notices are automatic responses; nobody should answer
+	// them automatically.
+	h.Set("Auto-Submitted", "auto-replied")
+	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
+	mw, err := gomessage.CreateWriter(w, h)
+	if err != nil {
+		return err
+	}
+
+	// Part 1: for humans.
+	var th gomessage.Header
+	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	th.Set("Content-Description", "Notification")
+	if !isASCII(r.humanText()) {
+		th.Set("Content-Transfer-Encoding", "quoted-printable")
+	}
+	pw, err := mw.CreatePart(th)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(pw, r.humanText()); err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+
+	// Part 2: RFC 3464 2.1, per-message fields, then one block of
+	// per-recipient fields per recipient, separated by blank lines.
+	var dh gomessage.Header
+	dh.SetContentType("message/delivery-status", nil)
+	dh.Set("Content-Description", "Delivery report")
+	pw, err = mw.CreatePart(dh)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(pw, r.statusText()); err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+
+	// Part 3: what was sent (RFC 3462 / RFC 6522 3: the third part is
+	// the returned message or its headers).
+	if orig != nil {
+		var oh gomessage.Header
+		if r.full {
+			oh.SetContentType("message/rfc822", nil)
+			oh.Set("Content-Description", "Undelivered Message")
+		} else {
+			oh.SetContentType("text/rfc822-headers", nil)
+			oh.Set("Content-Description", "Undelivered Message Headers")
+		}
+		if r.kind == noticeSuccess {
+			oh.Set("Content-Description", "Message Headers")
+		}
+		pw, err = mw.CreatePart(oh)
+		if err != nil {
+			return err
+		}
+		if r.full {
+			_, err = io.Copy(pw, orig)
+		} else {
+			err = copyHeader(pw, orig)
+		}
+		if err != nil {
+			return err
+		}
+		if err := pw.Close(); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+// copyHeader copies the header section of a message.
+func copyHeader(w io.Writer, r io.Reader) error {
+	hdr, err := textproto.ReadHeader(bufio.NewReader(r))
+	if err != nil {
+		// A message without a parseable header: return nothing of it
+		// rather than fail the notice.
+		return nil
+	}
+	return textproto.WriteHeader(w, hdr)
+}
+
+func (r *dsnReport) humanText() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n\r\n", r.hostname)
+	switch r.kind {
+	case noticeFailure:
+		b.WriteString("I'm sorry to have to inform you that your message could not\r\n" +
+			"be delivered to one or more recipients. It's attached below.\r\n")
+	case noticeDelay:
+		fmt.Fprintf(&b, "Your message could not be delivered yet to the recipients below.\r\n"+
+			"It will be retried until %s.\r\n", r.willRetry.Format(dateFormat))
+	case noticeSuccess:
+		b.WriteString("Your message was successfully delivered to the destinations listed\r\n" +
+			"below. If the message was relayed to a system that does not send\r\n" +
+			"delivery notifications, you will receive no further notice.\r\n")
+	}
+	if r.origSender == "" {
+		b.WriteString("\r\nThe undelivered message was itself a delivery notification.\r\n")
+	}
+	b.WriteString("\r\n")
+	for _, rc := range r.rcpts {
+		fmt.Fprintf(&b, "<%s>: %s", rc.final, rc.action)
+		if rc.diagnostic != "" {
+			fmt.Fprintf(&b, ": %s", rc.diagnostic)
+		}
+		b.WriteString("\r\n")
+	}
+	return b.String()
+}
+
+func (r *dsnReport) statusText() string {
+	var b strings.Builder
+	field := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
+	field("Reporting-MTA", "dns; "+r.hostname)
+	if r.envid != "" {
+		field("Original-Envelope-Id", r.envid)
+	}
+	field("Arrival-Date", r.arrival.Format(dateFormat))
+	for _, rc := range r.rcpts {
+		b.WriteString("\r\n")
+		if rc.original != "" {
+			o := rc.original
+			if !strings.Contains(o, ";") {
+				o = "rfc822;" + o
+			}
+			field("Original-Recipient", o)
+		}
+		field("Final-Recipient", "rfc822; "+rc.final)
+		field("Action", rc.action)
+		field("Status", rc.status)
+		if rc.remoteMTA != "" {
+			field("Remote-MTA", rc.remoteMTA)
+		}
+		if rc.diagnostic != "" {
+			field("Diagnostic-Code", rc.diagnostic)
+		}
+		if !rc.lastAttempt.IsZero() {
+			field("Last-Attempt-Date", rc.lastAttempt.Format(dateFormat))
+		}
+		if r.kind == noticeDelay {
+			field("Will-Retry-Until", r.willRetry.Format(dateFormat))
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

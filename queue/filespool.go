@@ -1,0 +1,383 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// On-disk layout of a file spool rooted at dir:
+//
+//	dir/tmp/          files being written; anything here at Open is a
+//	                  half-written message or state and is deleted
+//	dir/msg/<id>      one committed message: body, then the initial record
+//	                  as JSON, then a fixed-size trailer giving the JSON's
+//	                  length ("\n%012d mbq1\n")
+//	dir/msg/<id>.st   the latest record (progress) as JSON, when the
+//	                  message has made progress since it was queued
+//	dir/quarantine/   files that could not be parsed at Open, kept for a
+//	                  human to look at
+//
+// The record sits after the body because its size is only known once the
+// body is streamed in; the trailer makes a truncated file detectable (it no
+// longer ends with a valid trailer).
+//
+// Enqueue is durable in two steps. The producer writes the message to
+// dir/tmp and fsyncs it itself: concurrent fsyncs of different files are
+// merged into one journal commit by the filesystem, so producers do not wait
+// for each other. It then hands the file to the committer goroutine, which
+// takes every file waiting at that moment, renames them into dir/msg and
+// fsyncs dir/msg once for the whole batch (group commit) before waking all
+// their producers. A message is committed when its rename is durable; a
+// crash before that leaves a file in dir/tmp, which Open deletes, so nothing
+// half-written is ever delivered.
+//
+// Progress (the .st file) is written to dir/tmp, fsynced and renamed over
+// the previous one, without a directory fsync: after a crash either the old
+// or the new state is found, and an old state only means a recipient is
+// tried again (delivery is at least once). A message is removed by deleting
+// the message file first and then the state file, so that a crash in
+// between leaves an orphan state file, which Open deletes.
+const (
+	trailerLen   = 19 // len("\n%012d mbq1\n")
+	trailerMagic = " mbq1\n"
+	stateSuffix  = ".st"
+	// maxRecordLen bounds the record JSON read from a file, so that a
+	// corrupt trailer cannot make Open allocate gigabytes.
+	maxRecordLen = 16 << 20
+	// maxCommitBatch bounds the renames done per directory fsync.
+	maxCommitBatch = 4096
+)
+
+type fileSpool struct {
+	dir, tmpDir, msgDir, quarDir string
+	log                          *slog.Logger
+
+	commits chan *commitReq
+	stop    chan struct{}
+	stopped sync.WaitGroup
+}
+
+type commitReq struct {
+	tmp, final string
+	done       chan error
+}
+
+func openFileSpool(dir string, log *slog.Logger) (*fileSpool, error) {
+	s := &fileSpool{
+		dir:     dir,
+		tmpDir:  filepath.Join(dir, "tmp"),
+		msgDir:  filepath.Join(dir, "msg"),
+		quarDir: filepath.Join(dir, "quarantine"),
+		log:     log,
+		commits: make(chan *commitReq, 256),
+		stop:    make(chan struct{}),
+	}
+	for _, d := range []string{s.tmpDir, s.msgDir, s.quarDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+		}
+	}
+	// Whatever is in tmp was never committed: its Enqueue did not return.
+	ents, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(s.tmpDir, e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			return nil, fmt.Errorf("queue: open %s: clean tmp: %w", dir, err)
+		}
+		log.Debug("queue: removed uncommitted file", "file", p)
+	}
+	s.stopped.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+func (s *fileSpool) create(ctx context.Context, rec *record, r io.Reader) (err error) {
+	tmp := filepath.Join(s.tmpDir, rec.ID)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("queue: create: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 32<<10)
+	n, err := io.Copy(bw, ctxReader{ctx, r})
+	if err != nil {
+		return fmt.Errorf("queue: read body: %w", err)
+	}
+	rec.Size = n
+	meta, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("queue: encode record: %w", err)
+	}
+	bw.Write(meta)
+	fmt.Fprintf(bw, "\n%012d%s", len(meta), trailerMagic)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("queue: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("queue: fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("queue: close %s: %w", tmp, err)
+	}
+	req := &commitReq{tmp: tmp, final: filepath.Join(s.msgDir, rec.ID), done: make(chan error, 1)}
+	s.commits <- req
+	// Not interruptible by ctx: once handed over the message may be
+	// committed, and the caller must learn whether it was.
+	return <-req.done
+}
+
+// committer renames batches of fsynced files into msg/ and makes the
+// renames durable with one directory fsync per batch.
+func (s *fileSpool) committer() {
+	defer s.stopped.Done()
+	var batch []*commitReq
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.commits:
+			batch = append(batch, r)
+		case <-s.stop:
+			return
+		}
+	drain:
+		for len(batch) < maxCommitBatch {
+			select {
+			case r := <-s.commits:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		errs := make([]error, len(batch))
+		for i, r := range batch {
+			if err := os.Rename(r.tmp, r.final); err != nil {
+				errs[i] = fmt.Errorf("queue: commit: %w", err)
+			}
+		}
+		if err := syncDir(s.msgDir); err != nil {
+			// The renames may or may not survive a crash; the
+			// producers are told it failed (at-least-once: a message
+			// reported as failed may still be delivered).
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("queue: commit: %w", err)
+				}
+			}
+		}
+		for i, r := range batch {
+			r.done <- errs[i]
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *fileSpool) update(rec *record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("queue: encode record: %w", err)
+	}
+	f, err := os.CreateTemp(s.tmpDir, rec.ID+".st-*")
+	if err != nil {
+		return fmt.Errorf("queue: update %s: %w", rec.ID, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.msgDir, rec.ID+stateSuffix))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("queue: update %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+func (s *fileSpool) remove(id string) error {
+	err := os.Remove(filepath.Join(s.msgDir, id))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("queue: remove %s: %w", id, err)
+	}
+	err = os.Remove(filepath.Join(s.msgDir, id+stateSuffix))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("queue: remove %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *fileSpool) openBody(rec *record) (bodyReader, error) {
+	f, err := os.Open(filepath.Join(s.msgDir, rec.ID))
+	if err != nil {
+		return nil, fmt.Errorf("queue: open body: %w", err)
+	}
+	return sectionFile{io.NewSectionReader(f, 0, rec.Size), f}, nil
+}
+
+type sectionFile struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (s sectionFile) Close() error { return s.f.Close() }
+
+func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
+	d, err := os.Open(s.msgDir)
+	if err != nil {
+		return fmt.Errorf("queue: load: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("queue: load: %w", err)
+	}
+	msgs := make([]string, 0, len(names))
+	states := make(map[string]bool)
+	for _, n := range names {
+		switch {
+		case validID(n):
+			msgs = append(msgs, n)
+		case strings.HasSuffix(n, stateSuffix) && validID(strings.TrimSuffix(n, stateSuffix)):
+			states[strings.TrimSuffix(n, stateSuffix)] = true
+		default:
+			s.log.Warn("queue: unexpected file in spool", "file", filepath.Join(s.msgDir, n))
+		}
+	}
+	// IDs start with their creation time: oldest first.
+	slices.Sort(msgs)
+	for _, id := range msgs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := s.readMessage(id, states[id])
+		delete(states, id)
+		if err != nil {
+			s.quarantine(id, err)
+			continue
+		}
+		fn(rec)
+	}
+	// A state file without its message: a removal was interrupted.
+	for id := range states {
+		os.Remove(filepath.Join(s.msgDir, id+stateSuffix))
+	}
+	return nil
+}
+
+func (s *fileSpool) readMessage(id string, hasState bool) (*record, error) {
+	f, err := os.Open(filepath.Join(s.msgDir, id))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size < trailerLen {
+		return nil, errors.New("file too short")
+	}
+	var tr [trailerLen]byte
+	if _, err := f.ReadAt(tr[:], size-trailerLen); err != nil {
+		return nil, err
+	}
+	if tr[0] != '\n' || string(tr[13:]) != trailerMagic {
+		return nil, errors.New("bad trailer (truncated?)")
+	}
+	n, err := strconv.ParseInt(string(tr[1:13]), 10, 64)
+	if err != nil || n <= 0 || n > maxRecordLen || n > size-trailerLen {
+		return nil, errors.New("bad record length in trailer")
+	}
+	meta := make([]byte, n)
+	if _, err := f.ReadAt(meta, size-trailerLen-n); err != nil {
+		return nil, err
+	}
+	rec := new(record)
+	if err := json.Unmarshal(meta, rec); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	bodySize := size - trailerLen - n
+	if rec.ID != id {
+		return nil, fmt.Errorf("record is for %q", rec.ID)
+	}
+	if hasState {
+		b, err := os.ReadFile(filepath.Join(s.msgDir, id+stateSuffix))
+		if err != nil {
+			return nil, err
+		}
+		srec := new(record)
+		if err := json.Unmarshal(b, srec); err != nil {
+			return nil, fmt.Errorf("state file: %w", err)
+		}
+		if srec.ID != id || len(srec.Rcpt) != len(rec.Rcpt) {
+			return nil, errors.New("state file does not match its message")
+		}
+		rec = srec
+	}
+	rec.Size = bodySize
+	if len(rec.Rcpt) == 0 {
+		return nil, errors.New("record has no recipients")
+	}
+	for _, r := range rec.Rcpt {
+		switch r.State {
+		case StatePending, StateDelivered, StateFailed:
+		default:
+			return nil, fmt.Errorf("recipient %q has state %q", r.Addr, r.State)
+		}
+	}
+	return rec, nil
+}
+
+// quarantine moves the files of a message that cannot be read out of the
+// spool. It is logged at error level: a human should look at it.
+func (s *fileSpool) quarantine(id string, cause error) {
+	s.log.Error("queue: unreadable message moved to quarantine", "id", id, "dir", s.quarDir, "error", cause)
+	for _, n := range []string{id, id + stateSuffix} {
+		err := os.Rename(filepath.Join(s.msgDir, n), filepath.Join(s.quarDir, n))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("queue: quarantine", "file", n, "error", err)
+		}
+	}
+}
+
+func (s *fileSpool) close() error {
+	close(s.stop)
+	s.stopped.Wait()
+	return nil
+}
