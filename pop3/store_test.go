@@ -1,0 +1,103 @@
+package pop3
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/store"
+)
+
+// testStore is the store the tests serve, with helpers to fill and
+// inspect it.
+type testStore struct {
+	Store
+	fs *faultStore
+}
+
+func newTestStore(t testing.TB) *testStore {
+	fs := newFaultStore()
+	return &testStore{Store: fs, fs: fs}
+}
+
+func (s *testStore) addUser(t testing.TB, addr, pw string) {
+	s.fs.mu.Lock()
+	defer s.fs.mu.Unlock()
+	s.fs.passwords[addr] = pw
+}
+
+func (s *testStore) deliver(t testing.TB, user, msg string) {
+	s.fs.add(msg)
+}
+
+func (s *testStore) folder(t testing.TB, user string) store.Folder {
+	t.Helper()
+	ctx := context.Background()
+	mb, err := s.Mailbox(ctx, user)
+	require.NoError(t, err)
+	f, err := mb.Folder(ctx, "INBOX")
+	require.NoError(t, err)
+	return f
+}
+
+// inbox returns the messages in the user's INBOX, as delivered (the
+// store's CRLF turned back into what the test delivered is not possible
+// for bare-LF messages, so those are compared in CRLF form by crlf).
+func (s *testStore) inbox(t testing.TB, user string) []string {
+	t.Helper()
+	ctx := context.Background()
+	f := s.folder(t, user)
+	list, err := f.List(ctx)
+	require.NoError(t, err)
+	var out []string
+	for _, m := range list {
+		rc, err := f.Open(ctx, m.UID)
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		require.NoError(t, err)
+		out = append(out, fromCRLF(string(b)))
+	}
+	return out
+}
+
+// uidl returns the expected UIDL of the n-th message of u@example.org.
+func (s *testStore) uidl(t testing.TB, n int) string {
+	t.Helper()
+	ctx := context.Background()
+	f := s.folder(t, "u@example.org")
+	st, err := f.Status(ctx)
+	require.NoError(t, err)
+	list, err := f.List(ctx)
+	require.NoError(t, err)
+	return fmt.Sprintf("%08x%08x", st.UIDValidity, uint32(list[n-1].UID))
+}
+
+// fromCRLF undoes the store's CRLF normalisation for the test messages
+// that were delivered with bare LFs.
+func fromCRLF(s string) string {
+	if s == strings.ReplaceAll(msg2, "\n", "\r\n") {
+		return msg2
+	}
+	return s
+}
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func mustListen(t testing.TB) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return l
+}
+
+// readAll reads until the connection ends and returns what came.
+func readAll(r *bufio.Reader) (string, error) {
+	b, err := io.ReadAll(r)
+	return string(b), err
+}
