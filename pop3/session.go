@@ -381,6 +381,8 @@ func (s *session) login(ctx context.Context, check func() (string, error)) bool 
 		s.failures++
 		s.logger.Info("pop3: authentication failed", "failures", s.failures)
 		if d := s.srv.opts.AuthDelay; d > 0 {
+			// Answers to earlier pipelined commands need not wait.
+			s.flush()
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
