@@ -12,28 +12,34 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks/store"
+	"github.com/mailblocks/mailblocks/store/memstore"
 )
 
-// testStore is the store the tests serve, with helpers to fill and
-// inspect it.
+// testStore is the store the tests serve (store/memstore), with helpers
+// to fill and inspect it.
 type testStore struct {
-	Store
-	fs *faultStore
+	*memstore.Store
 }
 
+// newTestStore has the user u@example.org, password "pw"; "example.org"
+// is the default domain.
 func newTestStore(t testing.TB) *testStore {
-	fs := newFaultStore()
-	return &testStore{Store: fs, fs: fs}
+	t.Helper()
+	ms, err := memstore.NewWithUsers(memstore.Options{DefaultDomain: "example.org"},
+		map[string]string{"u@example.org": "pw"})
+	require.NoError(t, err)
+	return &testStore{ms}
 }
 
 func (s *testStore) addUser(t testing.TB, addr, pw string) {
-	s.fs.mu.Lock()
-	defer s.fs.mu.Unlock()
-	s.fs.passwords[addr] = pw
+	t.Helper()
+	require.NoError(t, s.AddUser(context.Background(), addr, pw, store.Quota{}))
 }
 
 func (s *testStore) deliver(t testing.TB, user, msg string) {
-	s.fs.add(msg)
+	t.Helper()
+	_, err := s.Deliver(context.Background(), user, strings.NewReader(msg), store.DeliverOptions{})
+	require.NoError(t, err)
 }
 
 func (s *testStore) folder(t testing.TB, user string) store.Folder {
