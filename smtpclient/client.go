@@ -185,7 +185,14 @@ func (cl *Client) deliverDomain(ctx context.Context, domain string, env *mailblo
 	var errs []*Error
 	for _, h := range hosts {
 		cn, herrs := cl.connect(ctx, h, mode, auth, env.RequireTLS)
-		errs = append(errs, herrs...)
+		for _, e := range herrs {
+			if env.RequireTLS && e.Reply.Is(errTLSRequired) {
+				// RFC 8689 4.2.1: no verified TLS to this host; the
+				// message must not go there in clear text.
+				e = &Error{Reply: errRequireTLS.WithMessage("REQUIRETLS: " + e.Reply.Message).Wrap(e.Reply.Err), Command: e.Command, RemoteHost: e.RemoteHost}
+			}
+			errs = append(errs, e)
+		}
 		if cn == nil {
 			continue
 		}
