@@ -1,0 +1,270 @@
+package maildir
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mailblocks/mailblocks/store"
+)
+
+// Messages are stored with LF line endings, the maildir convention that
+// mutt, mblaze and Dovecot expect, and handed out with CRLF
+// (store.CRLFReader). The CRLF size (RFC 3501 RFC822.SIZE) is counted
+// while writing, with the rule CRLFReader applies to what is on disk, and
+// put in the file name as ",W=<size>" beside ",S=<size on disk>", as
+// Dovecot does, so that List never opens files.
+
+// lfWriter writes to w with every CRLF turned into LF, and counts the
+// octets written (disk) and the octets store.CRLFReader gives back
+// (virtual).
+type lfWriter struct {
+	w       *bufio.Writer
+	pendCR  bool // a CR held back: dropped if an LF follows
+	last    byte // last byte written to disk
+	disk    int64
+	virtual int64
+	err     error
+}
+
+func (l *lfWriter) put(c byte) {
+	if l.err != nil {
+		return
+	}
+	if c == '\n' && l.last != '\r' {
+		l.virtual++ // CRLFReader inserts a CR here
+	}
+	l.err = l.w.WriteByte(c)
+	l.last = c
+	l.disk++
+	l.virtual++
+}
+
+func (l *lfWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if l.pendCR {
+			l.pendCR = false
+			if c == '\n' {
+				l.put('\n')
+				continue
+			}
+			l.put('\r')
+		}
+		if c == '\r' {
+			l.pendCR = true
+			continue
+		}
+		l.put(c)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return len(p), nil
+}
+
+// Close writes a trailing CR and flushes.
+func (l *lfWriter) Close() error {
+	if l.pendCR {
+		l.pendCR = false
+		l.put('\r')
+	}
+	if l.err != nil {
+		return l.err
+	}
+	return l.w.Flush()
+}
+
+// ctxReader stops a long copy when the context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// uniqueName returns a maildir unique name (cr.yp.to/proto/maildir.html,
+// in the modern "sec.MusecPpidQn_rand.host" form used by Dovecot): unique
+// across processes by pid, within a process by a counter, and across
+// hosts sharing the directory by the host name and random bits.
+func (s *Store) uniqueName() string {
+	now := time.Now()
+	return fmt.Sprintf("%d.M%dP%dQ%d_%s.%s", now.Unix(), now.Nanosecond()/1000, s.pid, s.seq.Add(1), randHex(4), s.host)
+}
+
+// writeTmp streams r into a new file in dir/tmp/, fsyncs it and returns
+// its path and the base name the message will have in new/ or cur/.
+func (s *Store) writeTmp(ctx context.Context, dir string, r io.Reader, date time.Time) (tmp, base string, virtual int64, err error) {
+	name := s.uniqueName()
+	tmp = filepath.Join(dir, "tmp", name)
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("maildir: deliver: %w", err)
+	}
+	fail := func(err error) (string, string, int64, error) {
+		fh.Close()
+		os.Remove(tmp)
+		return "", "", 0, fmt.Errorf("maildir: deliver: %w", err)
+	}
+	lw := &lfWriter{w: bufio.NewWriterSize(fh, 64*1024)}
+	if _, err := io.Copy(lw, ctxReader{ctx, r}); err != nil {
+		return fail(err)
+	}
+	if err := lw.Close(); err != nil {
+		return fail(err)
+	}
+	// The internal date is the file's mtime, as mutt, mblaze and Dovecot
+	// read it; set before the fsync so that it is durable too.
+	if err := os.Chtimes(tmp, date, date); err != nil {
+		return fail(err)
+	}
+	if err := s.sync(fh); err != nil {
+		return fail(err)
+	}
+	if err := fh.Close(); err != nil {
+		os.Remove(tmp)
+		return "", "", 0, fmt.Errorf("maildir: deliver: %w", err)
+	}
+	return tmp, fmt.Sprintf("%s,S=%d,W=%d", name, lw.disk, lw.virtual), lw.virtual, nil
+}
+
+// add delivers one message into the folder (Deliver and Append).
+func (f *folder) add(ctx context.Context, r io.Reader, flags []string, date time.Time) (store.UID, error) {
+	flags, err := store.NormalizeFlags(flags)
+	if err != nil {
+		return 0, err
+	}
+	if date.IsZero() {
+		date = f.mb.s.now()
+	}
+	if err := f.exists(); err != nil {
+		return 0, err
+	}
+	tmp, base, size, err := f.mb.s.writeTmp(ctx, f.path, r, date)
+	if err != nil {
+		return 0, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	// With a quota, the check and the commit happen under the mailbox
+	// lock, so that concurrent deliveries (in this process or another)
+	// cannot both pass the check.
+	if q := f.mb.s.quota(f.mb.user); q != (store.Quota{}) {
+		unlockMB, err := f.mb.lockMailbox()
+		if err != nil {
+			return 0, err
+		}
+		defer unlockMB()
+		u, err := f.mb.usage(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if q.Exceeded(u.Bytes, u.Messages, size, 1) {
+			return 0, fmt.Errorf("maildir: deliver to %s: %w", f.mb.user, store.ErrOverQuota)
+		}
+	}
+	e := &entry{date: date.Unix(), size: size, base: base}
+	if len(flags) == 0 {
+		// The common case: into new/, outside the folder lock so that
+		// concurrent deliveries overlap their fsyncs. Another process
+		// may index the file before we do; then we take its UID.
+		if err := os.Rename(tmp, filepath.Join(f.path, "new", base)); err != nil {
+			return 0, fmt.Errorf("maildir: deliver: %w", err)
+		}
+		committed = true
+		if err := f.mb.s.syncDir(filepath.Join(f.path, "new")); err != nil {
+			return 0, fmt.Errorf("maildir: deliver: %w", err)
+		}
+		e.loc = 'n'
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	unlock, err := f.lock()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	if _, err := f.readIndex(); err != nil {
+		return 0, err
+	}
+	if len(flags) > 0 {
+		if err := f.readKeywords(); err != nil {
+			return 0, err
+		}
+		info, err := f.makeInfo(flags, "")
+		if err != nil {
+			return 0, err
+		}
+		if err := os.Rename(tmp, filepath.Join(f.path, "cur", base+":2,"+info)); err != nil {
+			return 0, fmt.Errorf("maildir: deliver: %w", err)
+		}
+		committed = true
+		if err := f.mb.s.syncDir(filepath.Join(f.path, "cur")); err != nil {
+			return 0, fmt.Errorf("maildir: deliver: %w", err)
+		}
+		e.loc, e.info = 'c', info
+	}
+	if known := f.byBase[base]; known != nil {
+		return known.uid, nil
+	}
+	e.uid = f.uidNext
+	f.uidNext++
+	if err := f.appendIndex([]*entry{e}); err != nil {
+		return 0, err
+	}
+	f.entries = append(f.entries, e)
+	f.byBase[base] = e
+	f.mb.s.hub.publish(f.mb.user, store.Event{Kind: store.EventMessageAdded, Folder: f.name, UID: e.uid})
+	return e.uid, nil
+}
+
+// makeInfo returns the maildir info letters (after ":2,") for flags:
+// system flag letters, then keyword letters, in ASCII order as the
+// maildir spec asks. Letters of old that mailblocks does not manage (for
+// example P, "passed") are kept. Keywords get a letter in dovecot-keywords
+// if they have none; the folder lock must be held.
+func (f *folder) makeInfo(flags []string, old string) (string, error) {
+	var letters []byte
+	for i := 0; i < len(old); i++ {
+		c := old[i]
+		if c >= 'A' && c <= 'Z' && !slices.ContainsFunc(flagLetters, func(fl flagLetter) bool { return fl.letter == c }) {
+			letters = append(letters, c)
+		}
+	}
+	for _, fl := range flags {
+		if strings.HasPrefix(fl, `\`) {
+			for _, sl := range flagLetters {
+				if strings.EqualFold(sl.flag, fl) {
+					letters = append(letters, sl.letter)
+				}
+			}
+			continue
+		}
+		c, err := f.keywordLetter(fl, true)
+		if err != nil {
+			return "", err
+		}
+		letters = append(letters, c)
+	}
+	slices.Sort(letters)
+	return string(slices.Compact(letters)), nil
+}
+
+// errNotExist reports a file that vanished, typically renamed by another
+// program changing flags: the caller rescans and retries once.
+func errNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

@@ -1,0 +1,34 @@
+//go:build unix
+
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// flock takes an exclusive advisory lock (flock(2)) on the file at path,
+// creating it if needed, and returns the function that releases it. flock
+// locks belong to the open file description, so two Store instances in one
+// process exclude each other just like two processes do.
+func flock(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("maildir: lock %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
