@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
@@ -64,8 +65,9 @@ func (s *session) mapError(op string, err error, tryCreate bool) error {
 
 // checkName validates a mailbox name from a client before it reaches the
 // store, which validates it again: hierarchy components must be non-empty
-// and neither "." nor "..", and no control characters or invalid UTF-8
-// are allowed. INBOX is canonicalised (RFC 3501 5.1: case-insensitive).
+// and neither "." nor "..", and no control characters, backslashes or
+// invalid UTF-8 are allowed, so that no name can leave the data
+// directory. INBOX is canonicalised (RFC 3501 5.1: case-insensitive).
 func checkName(name string) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", imapNo(imap.ResponseCodeCannot, "Invalid mailbox name: "+why)
@@ -76,11 +78,8 @@ func checkName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return bad("not UTF-8")
 	}
-	if strings.EqualFold(name, "INBOX") {
-		return "INBOX", nil
-	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if unicode.IsControl(r) {
 			return bad("control character")
 		}
 	}
@@ -92,8 +91,9 @@ func checkName(name string) (string, error) {
 			return bad(`"." or ".." hierarchy level`)
 		}
 	}
-	if strings.HasPrefix(name, "~") {
-		return bad(`starts with "~"`)
+	name = store.CanonicalFolderName(name)
+	if err := store.ValidateFolderName(name); err != nil {
+		return bad("refused by the store")
 	}
 	return name, nil
 }

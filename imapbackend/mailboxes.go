@@ -138,7 +138,11 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, s.mapError("append", err, true)
 	}
-	uid, err := f.Append(s.ctx, r, storeFlags(options.Flags), options.Time)
+	flags, err := storeFlags(options.Flags)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := f.Append(s.ctx, r, flags, options.Time)
 	if err != nil {
 		return nil, s.mapError("append", err, true)
 	}
@@ -150,29 +154,20 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 }
 
 // storeFlags converts client flags for the store, dropping \Recent, which
-// only the server may set (RFC 3501 2.3.2).
-func storeFlags(flags []imap.Flag) []string {
+// only the server may set (RFC 3501 2.3.2), and refusing malformed ones.
+func storeFlags(flags []imap.Flag) ([]string, error) {
 	out := make([]string, 0, len(flags))
 	for _, f := range flags {
 		if strings.EqualFold(string(f), `\Recent`) {
 			continue
 		}
-		out = append(out, canonFlag(string(f)))
+		out = append(out, string(f))
 	}
-	return out
-}
-
-// canonFlag spells system flags the way RFC 3501 does; keywords are kept.
-func canonFlag(f string) string {
-	if !strings.HasPrefix(f, `\`) {
-		return f
+	norm, err := store.NormalizeFlags(out)
+	if err != nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Invalid flag"}
 	}
-	for _, sys := range []string{store.FlagSeen, store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagDraft} {
-		if strings.EqualFold(f, sys) {
-			return sys
-		}
-	}
-	return f
+	return norm, nil
 }
 
 // listEntry is one name LIST may show: a folder, or a parent that only

@@ -27,6 +27,7 @@ type selected struct {
 	msgs        []msgView
 	lastScan    time.Time
 	searchRes   imap.UIDSet // RFC 5182 "$"
+	pendingGone bool        // some msgs are gone, their EXPUNGE not sent
 }
 
 type msgView struct {
@@ -154,7 +155,8 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		return nil
 	}
 	s.mu.Lock()
-	due := s.dirty || s.b.opts.Now().Sub(s.sel.lastScan) >= s.b.opts.PollInterval
+	due := s.dirty || s.b.opts.Now().Sub(s.sel.lastScan) >= s.b.opts.PollInterval ||
+		(allowExpunge && s.sel.pendingGone)
 	s.mu.Unlock()
 	if !due {
 		return nil
@@ -270,7 +272,9 @@ func (s *session) rescan(w *imapserver.UpdateWriter, allowExpunge bool) error {
 			flagUpds[k] = newIdx[i]
 		}
 		sel.msgs = kept
+		anyGone = false
 	}
+	sel.pendingGone = anyGone
 	for _, i := range flagUpds {
 		m := sel.msgs[i]
 		if m.gone {

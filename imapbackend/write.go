@@ -74,7 +74,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	default:
 		op = store.FlagsReplace
 	}
-	infos, err := sel.folder.SetFlags(s.ctx, uids, op, storeFlags(flags.Flags))
+	fl, err := storeFlags(flags.Flags)
+	if err != nil {
+		return err
+	}
+	infos, err := sel.folder.SetFlags(s.ctx, uids, op, fl)
 	if err != nil {
 		return s.mapError("store", err, false)
 	}
