@@ -1,0 +1,378 @@
+package smtpserver
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/store"
+)
+
+// session is the go-smtp Session of one connection between two
+// EHLO/STARTTLS resets.
+type session struct {
+	c        *conn
+	sc       *smtp.Conn
+	helo     string
+	authUser string
+	env      *mailblocks.Envelope // current transaction, nil outside one
+}
+
+var (
+	_ smtp.Session     = (*session)(nil)
+	_ smtp.AuthSession = (*session)(nil)
+	_ smtp.LMTPSession = (*session)(nil)
+)
+
+func (c *conn) newSession(sc *smtp.Conn) (smtp.Session, error) {
+	return &session{c: c, sc: sc, helo: sc.Hostname()}, nil
+}
+
+func (s *session) cfg() *config { return s.c.srv.cfg }
+
+// Reset ends the transaction (RSET, EHLO, end of DATA).
+func (s *session) Reset() {
+	s.env = nil
+	s.c.endData()
+}
+
+// Logout is called when the session ends.
+func (s *session) Logout() error {
+	s.env = nil
+	return nil
+}
+
+// smtpErr turns err into the reply sent to the client, counts it towards
+// MaxErrors, logs it and emits an event. A reply with code 421 closes the
+// connection after it is written (RFC 5321 3.8).
+func (c *conn) smtpErr(stage string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
+	return c.smtpErrBy(stage, "", err, env...)
+}
+
+func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
+	var me *mailblocks.Error
+	if !errors.As(err, &me) {
+		c.log.Error("internal error", "stage", stage, "checker", checker, "err", err)
+		me = mailblocks.ErrTemporary
+	}
+	cfg := c.srv.cfg
+	if n := c.errors.Add(1); cfg.MaxErrors > 0 && int(n) >= cfg.MaxErrors && me.Code != 421 {
+		c.log.Info("too many errors", "stage", stage, "code", me.Code)
+		me = ErrTooManyErrors
+	}
+	if me.Code == 421 || me == errLineTooLong {
+		c.closeAfterWrite.Store(true)
+	}
+	c.log.Info("rejected", "stage", stage, "code", me.Code, "enhanced", me.Enhanced.String(), "reason", me.Message, "checker", checker)
+	ev := Event{Kind: EventReject, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: stage,
+		Code: me.Code, Enhanced: me.Enhanced, Checker: checker}
+	if len(env) > 0 {
+		ev.Envelope = env[0]
+	}
+	c.srv.event(ev)
+	return toSMTP(me)
+}
+
+func toSMTP(me *mailblocks.Error) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: me.Code, EnhancedCode: smtp.EnhancedCode(me.Enhanced), Message: me.Message}
+}
+
+// trustedClient reports whether the client may relay.
+func (s *session) trustedClient() bool { return s.authUser != "" || s.c.trusted }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+var errNeedUTF8 = &mailblocks.Error{Code: 553, Enhanced: mailblocks.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
+
+// Mail starts a transaction.
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	env := &mailblocks.Envelope{
+		ID:         newID(),
+		From:       from,
+		RemoteAddr: s.c.RemoteAddr(),
+		Helo:       s.helo,
+		AuthUser:   s.authUser,
+		TLS:        tlsState(s.sc.Conn()),
+		Size:       opts.Size,
+		Body:       mailblocks.BodyType(opts.Body),
+		SMTPUTF8:   opts.UTF8,
+		RequireTLS: opts.RequireTLS,
+		Return:     mailblocks.DSNReturn(opts.Return),
+		EnvelopeID: opts.EnvelopeID,
+	}
+	if err := s.mail(env); err != nil {
+		return s.c.smtpErr("mail", err, env)
+	}
+	s.env = env
+	return nil
+}
+
+func (s *session) mail(env *mailblocks.Envelope) error {
+	cfg := s.cfg()
+	ctx := s.c.ctx
+	if s.c.mode.submission() && s.authUser == "" {
+		return mailblocks.ErrAuthRequired
+	}
+	if env.RequireTLS && env.TLS == nil {
+		return ErrRequireTLSPlaintext
+	}
+	// RFC 6531 3.4: a non-ASCII address needs SMTPUTF8.
+	if !env.SMTPUTF8 && !isASCII(env.From) {
+		return errNeedUTF8
+	}
+	if env.From != "" {
+		if _, _, err := mailblocks.SplitAddress(env.From); err != nil {
+			return mailblocks.ErrBadSenderSyntax
+		}
+	}
+	if s.c.ip.IsValid() && !s.c.trusted && !s.c.srv.limiter.message(s.c.ip, cfg.Now(), cfg.MaxMessagesPerMinute) {
+		return mailblocks.ErrRateLimited
+	}
+	if s.authUser != "" {
+		if err := s.checkSender(ctx, env.From); err != nil {
+			return err
+		}
+	}
+	for _, ck := range cfg.Checkers {
+		if mc, ok := ck.(MailChecker); ok {
+			if err := mc.CheckMail(ctx, env); err != nil {
+				return checkerError{ck.Name(), err}
+			}
+		}
+	}
+	return nil
+}
+
+// checkerError remembers which checker refused.
+type checkerError struct {
+	name string
+	err  error
+}
+
+func (e checkerError) Error() string { return e.name + ": " + e.err.Error() }
+func (e checkerError) Unwrap() error { return e.err }
+
+// checkSender applies SenderPolicy (RFC 6409 4.3).
+func (s *session) checkSender(ctx context.Context, from string) error {
+	cfg := s.cfg()
+	user := s.authUser
+	if from == "" || cfg.SenderPolicy == SenderAny || strings.EqualFold(from, user) {
+		return nil
+	}
+	switch cfg.SenderPolicy {
+	case SenderSameDomain:
+		if d := mailblocks.DomainOf(from); d != "" && d == mailblocks.DomainOf(user) {
+			return nil
+		}
+	case SenderOwned:
+		if cfg.Directory != nil {
+			lk, err := cfg.Directory.LookupRecipient(ctx, from)
+			if err != nil {
+				return err
+			}
+			if lk.Kind == store.LookupLocal {
+				for _, u := range lk.Users {
+					if strings.EqualFold(u, user) {
+						return nil
+					}
+				}
+			}
+		}
+	}
+	return ErrSenderNotOwned
+}
+
+// Rcpt adds a recipient.
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.env == nil { // go-smtp checks MAIL first; be safe anyway
+		return toSMTP(&mailblocks.Error{Code: 503, Enhanced: mailblocks.EnhancedCode{5, 5, 1}, Message: "MAIL first"})
+	}
+	r := mailblocks.Recipient{Address: to}
+	for _, n := range opts.Notify {
+		r.Notify = append(r.Notify, mailblocks.DSNNotify(n))
+	}
+	if opts.OriginalRecipientType != "" {
+		r.OriginalRecipient = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	if err := s.rcpt(r); err != nil {
+		return s.c.smtpErr("rcpt", err, s.env)
+	}
+	s.env.Recipients = append(s.env.Recipients, r)
+	return nil
+}
+
+func (s *session) rcpt(r mailblocks.Recipient) error {
+	cfg := s.cfg()
+	ctx := s.c.ctx
+	if !s.env.SMTPUTF8 && !isASCII(r.Address) {
+		return errNeedUTF8
+	}
+	local, _, err := mailblocks.SplitAddress(r.Address)
+	if err != nil {
+		return mailblocks.ErrBadDestinationSyntax
+	}
+	// RFC 5321 3.6.1 and Postfix allow_untrusted_routing=no: go-smtp drops
+	// source routes (@ours:user@remote becomes user@remote and meets the
+	// relay check below) and unquotes local parts ("user@remote"@ours
+	// becomes user@remote@ours), so a local part with @, % or ! is a
+	// routing attempt.
+	if !s.trustedClient() && strings.ContainsAny(local, "@%!") {
+		return ErrRoutingNotAllowed
+	}
+	lk := store.Lookup{Kind: store.LookupNotOurDomain}
+	if cfg.Directory != nil {
+		lk, err = cfg.Directory.LookupRecipient(ctx, r.Address)
+		if err != nil {
+			return err
+		}
+	}
+	switch lk.Kind {
+	case store.LookupNotOurDomain:
+		if s.c.mode == LMTP {
+			return ErrLMTPNotLocal
+		}
+		if !s.trustedClient() {
+			return mailblocks.ErrRelayDenied
+		}
+	case store.LookupUnknown:
+		return mailblocks.ErrNoSuchUser
+	case store.LookupLocal:
+		// A single mailbox that is full is refused now rather than
+		// bounced later; a list with a full member is not.
+		if qc, ok := cfg.Directory.(QuotaChecker); ok && len(lk.Users) == 1 {
+			if err := qc.CheckQuota(ctx, lk.Users[0], s.env.Size); err != nil {
+				return err
+			}
+		}
+	default:
+		return mailblocks.ErrTemporary
+	}
+	for _, ck := range cfg.Checkers {
+		if rc, ok := ck.(RcptChecker); ok {
+			if err := rc.CheckRcpt(ctx, s.env, r); err != nil {
+				return checkerError{ck.Name(), err}
+			}
+		}
+	}
+	return nil
+}
+
+// AuthMechanisms lists the SASL mechanisms offered (go-smtp offers them only
+// over TLS unless AllowInsecureAuth).
+func (s *session) AuthMechanisms() []string {
+	if !s.authOffered() {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) authOffered() bool {
+	cfg := s.cfg()
+	if cfg.Authenticator == nil {
+		return false
+	}
+	switch s.c.mode {
+	case Submission, Submissions:
+		return true
+	case MX:
+		return cfg.MXAuth
+	}
+	return false
+}
+
+// Auth starts a SASL exchange.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if !s.authOffered() {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			// RFC 4616 2: we do not let one user act as another.
+			if identity != "" && identity != username {
+				return s.authFail(username, mailblocks.ErrAuthFailed)
+			}
+			return s.authenticate(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{auth: s.authenticate}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (s *session) authenticate(username, password string) error {
+	cfg := s.cfg()
+	c := s.c
+	if c.ip.IsValid() && c.srv.limiter.authLocked(c.ip, cfg.Now(), cfg.MaxAuthFailures, cfg.AuthLockout) {
+		return c.smtpErr("auth", ErrAuthLocked)
+	}
+	user, err := cfg.Authenticator.Authenticate(c.ctx, username, password)
+	if err != nil {
+		var me *mailblocks.Error
+		if !errors.As(err, &me) && !errors.Is(err, store.ErrAuthFailed) {
+			// A broken password database is not the user's fault.
+			return c.smtpErr("auth", err)
+		}
+		return s.authFail(username, mailblocks.ErrAuthFailed)
+	}
+	s.authUser = user
+	c.log.Info("authenticated", "user", user)
+	c.srv.event(Event{Kind: EventAuth, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: "auth", User: user})
+	return nil
+}
+
+// authFail records a failed attempt, and slows the client down.
+func (s *session) authFail(username string, reply *mailblocks.Error) error {
+	cfg := s.cfg()
+	c := s.c
+	if c.ip.IsValid() {
+		c.srv.limiter.authFailed(c.ip, cfg.Now(), cfg.MaxAuthFailures, cfg.AuthLockout)
+	}
+	n := c.authFailures.Add(1)
+	c.srv.event(Event{Kind: EventAuthFailure, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: "auth", User: username})
+	if d := min(cfg.AuthFailureDelay*timeDuration(n), maxAuthDelay); d > 0 {
+		waitCtx(c.ctx, d)
+	}
+	return c.smtpErr("auth", reply)
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login), which go-sasl lacks: the client answers
+// "Username:" then "Password:".
+type loginServer struct {
+	auth     func(username, password string) error
+	state    int
+	username string
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch l.state {
+	case 0:
+		l.state = 1
+		if response == nil || len(response) == 0 {
+			return []byte("Username:"), false, nil
+		}
+		l.username = string(response)
+		l.state = 2
+		return []byte("Password:"), false, nil
+	case 1:
+		l.username = string(response)
+		l.state = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.state = 3
+		return nil, true, l.auth(l.username, string(response))
+	}
+	return nil, false, errors.New("smtpserver: unexpected LOGIN response")
+}
