@@ -3,14 +3,14 @@ package maildir
 import (
 	"context"
 	"errors"
-	"maps"
-	"syscall"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/mailblocks/mailblocks/store"
 )

@@ -302,7 +302,6 @@ func (s *Store) modify(fn func(d *store.DirectoryData) error) error {
 	return nil
 }
 
-
 // userRoot is the mailbox directory of a canonical address:
 // dir/mail/<domain>/<local part>.
 func (s *Store) userRoot(user string) (string, error) {
