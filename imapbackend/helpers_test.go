@@ -26,6 +26,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks/store"
+	"github.com/mailblocks/mailblocks/store/maildir"
+	"github.com/mailblocks/mailblocks/store/memstore"
 )
 
 const (
@@ -40,11 +42,41 @@ type testStore interface {
 	store.Deliverer
 }
 
+var testUsers = map[string]string{testUser: testPass, "bob@example.org": "bob's password"}
+
+// newTestStore returns a memstore with the test users.
 func newTestStore(t testing.TB) testStore {
-	st := newFakeStore()
-	st.addUser(testUser, testPass)
-	st.addUser("bob@example.org", "bob's password")
+	t.Helper()
+	st, err := memstore.NewWithUsers(memstore.Options{DefaultDomain: "example.org"}, testUsers)
+	require.NoError(t, err)
 	return st
+}
+
+// newMaildirStore returns a maildir store in t.TempDir() with the test
+// users.
+func newMaildirStore(t testing.TB) testStore {
+	t.Helper()
+	st, err := maildir.Open(t.TempDir(), maildir.Options{
+		DefaultDomain: "example.org", NoFsync: true, HashPassword: memstore.InsecureFastHash,
+	})
+	require.NoError(t, err)
+	require.NoError(t, st.AddDomain(context.Background(), "example.org"))
+	for u, p := range testUsers {
+		require.NoError(t, st.AddUser(context.Background(), u, p, store.Quota{}))
+	}
+	return st
+}
+
+// forEachStore runs f against every store implementation.
+func forEachStore(t *testing.T, f func(t *testing.T, ts *testServer)) {
+	for _, kind := range []struct {
+		name string
+		new  func(testing.TB) testStore
+	}{{"memstore", newTestStore}, {"maildir", newMaildirStore}} {
+		t.Run(kind.name, func(t *testing.T) {
+			f(t, newTestServerStore(t, kind.new(t), Options{}))
+		})
+	}
 }
 
 type testServer struct {

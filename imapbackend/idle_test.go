@@ -60,8 +60,9 @@ const waitFor = 10 * time.Second
 
 // TestIdle: a client in IDLE sees a delivery through the store (another
 // goroutine, as SMTP would), and another session's STORE and EXPUNGE.
-func TestIdle(t *testing.T) {
-	ts := newTestServer(t, Options{})
+func TestIdle(t *testing.T) { forEachStore(t, testIdle) }
+
+func testIdle(t *testing.T, ts *testServer) {
 	ts.deliver(t, "INBOX", msgPlain)
 	ts.deliver(t, "INBOX", msgPlain)
 

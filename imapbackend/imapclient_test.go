@@ -1,6 +1,7 @@
 package imapbackend
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/store"
+	"github.com/mailblocks/mailblocks/store/memstore"
 )
 
 func imapCode(err error) imap.ResponseCode {
@@ -227,8 +231,9 @@ func TestHostileNames(t *testing.T) {
 	}
 }
 
-func TestAppendFetch(t *testing.T) {
-	ts := newTestServer(t, Options{})
+func TestAppendFetch(t *testing.T) { forEachStore(t, testAppendFetch) }
+
+func testAppendFetch(t *testing.T, ts *testServer) {
 	c := ts.dial(t, nil)
 
 	date := time.Date(2026, 11, 3, 8, 15, 0, 0, time.FixedZone("", 3600))
@@ -353,9 +358,9 @@ func TestAppendFetch(t *testing.T) {
 }
 
 func TestAppendErrors(t *testing.T) {
-	st := newFakeStore()
-	st.addUser(testUser, testPass)
-	st.quota = 100
+	st, err := memstore.NewWithUsers(memstore.Options{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, st.AddUser(context.Background(), testUser, testPass, store.Quota{Bytes: 100}))
 	ts := newTestServerStore(t, st, Options{})
 	c := ts.dial(t, nil)
 
@@ -367,15 +372,16 @@ func TestAppendErrors(t *testing.T) {
 		_, err = ac.Wait()
 		return err
 	}
-	err := appendMsg("INBOX", msgPlain)
+	err = appendMsg("INBOX", msgPlain)
 	assert.Equal(t, imap.ResponseCodeOverQuota, imapCode(err), "%v", err)
 	err = appendMsg("Nope", "Subject: x\r\n\r\nx\r\n")
 	assert.Equal(t, imap.ResponseCodeTryCreate, imapCode(err), "%v", err)
 	require.NoError(t, appendMsg("INBOX", "Subject: x\r\n\r\nx\r\n"))
 }
 
-func TestStoreCopyMoveExpunge(t *testing.T) {
-	ts := newTestServer(t, Options{})
+func TestStoreCopyMoveExpunge(t *testing.T) { forEachStore(t, testStoreCopyMoveExpunge) }
+
+func testStoreCopyMoveExpunge(t *testing.T, ts *testServer) {
 	for i := 0; i < 5; i++ {
 		ts.deliver(t, "INBOX", msgPlain)
 	}
@@ -444,10 +450,11 @@ func TestStoreCopyMoveExpunge(t *testing.T) {
 	assert.EqualValues(t, 0, *st.NumMessages)
 }
 
-func TestSearch(t *testing.T) {
-	ts := newTestServer(t, Options{})
-	ts.deliver(t, "INBOX", msgPlain, `\Seen`)              // 1
-	ts.deliver(t, "INBOX", msgMultipart, `\Flagged`)       // 2
+func TestSearch(t *testing.T) { forEachStore(t, testSearch) }
+
+func testSearch(t *testing.T, ts *testServer) {
+	ts.deliver(t, "INBOX", msgPlain, `\Seen`)                // 1
+	ts.deliver(t, "INBOX", msgMultipart, `\Flagged`)         // 2
 	ts.deliver(t, "INBOX", crlf("Subject: tiny\n\nsmall\n")) // 3
 	c := ts.dial(t, nil)
 	_, err := c.Select("INBOX", nil).Wait()
