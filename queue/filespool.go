@@ -63,6 +63,7 @@ const (
 type fileSpool struct {
 	dir, tmpDir, msgDir, quarDir string
 	log                          *slog.Logger
+	names                        []string // found by scan, for load
 
 	commits chan *commitReq
 	stop    chan struct{}
@@ -100,6 +101,9 @@ func openFileSpool(dir string, log *slog.Logger) (*fileSpool, error) {
 			return nil, fmt.Errorf("queue: open %s: clean tmp: %w", dir, err)
 		}
 		log.Debug("queue: removed uncommitted file", "file", p)
+	}
+	if err := s.scan(); err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
 	s.stopped.Add(1)
 	go s.committer()
@@ -256,16 +260,21 @@ type sectionFile struct {
 
 func (s sectionFile) Close() error { return s.f.Close() }
 
-func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
+// scan lists the spool directory. It runs in openFileSpool, before any
+// Enqueue can add files, so that load only sees the previous run's messages.
+func (s *fileSpool) scan() error {
 	d, err := os.Open(s.msgDir)
 	if err != nil {
-		return fmt.Errorf("queue: load: %w", err)
+		return err
 	}
-	names, err := d.Readdirnames(-1)
+	s.names, err = d.Readdirnames(-1)
 	d.Close()
-	if err != nil {
-		return fmt.Errorf("queue: load: %w", err)
-	}
+	return err
+}
+
+func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
+	names := s.names
+	s.names = nil
 	msgs := make([]string, 0, len(names))
 	states := make(map[string]bool)
 	for _, n := range names {

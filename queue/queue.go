@@ -307,14 +307,15 @@ func (q *Queue) enqueue(ctx context.Context, env *mailblocks.Envelope, body io.R
 	if err := q.spool.create(ctx, rec, body); err != nil {
 		return "", err
 	}
+	id, created := rec.ID, rec.Created
+	for _, r := range env.Recipients {
+		q.emit(Event{Kind: EventQueued, ID: id, Recipient: r.Address, Domain: mailblocks.DomainOf(r.Address), Time: created})
+	}
 	q.mu.Lock()
 	q.addLocked(rec)
 	q.mu.Unlock()
 	q.Wake()
-	for _, r := range rec.Rcpt {
-		q.emit(Event{Kind: EventQueued, ID: rec.ID, Recipient: r.Addr, Domain: mailblocks.DomainOf(r.Addr), Time: rec.Created})
-	}
-	return rec.ID, nil
+	return id, nil
 }
 
 // Wake makes the scheduler look at the queue again now. It is never needed

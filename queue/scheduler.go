@@ -237,25 +237,27 @@ func (q *Queue) loop(ctx context.Context) {
 func (q *Queue) dispatchLocked(ctx context.Context) {
 	s := &q.sched
 	for s.active < q.opts.Concurrency && len(s.domains) > 0 {
+		// One pass gives each domain at most one more slot; a domain
+		// that got one goes to the end of the list (round robin).
 		started := false
-		for i := 0; i < len(s.domains) && s.active < q.opts.Concurrency; {
+		for i, n := 0, len(s.domains); n > 0 && s.active < q.opts.Concurrency; n-- {
 			d := s.domains[i]
 			if s.activeBy[d] >= q.opts.PerDomainConcurrency {
 				i++
 				continue
 			}
 			j := s.popReady(d)
+			s.domains = slices.Delete(s.domains, i, i+1)
 			if j == nil {
 				delete(s.ready, d)
-				s.domains = slices.Delete(s.domains, i, i+1)
 				continue
 			}
+			s.domains = append(s.domains, d)
 			s.active++
 			s.activeBy[d]++
 			q.workers.Add(1)
 			go q.worker(ctx, d, j)
 			started = true
-			i++
 		}
 		if !started {
 			return

@@ -1,0 +1,292 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks"
+)
+
+// parsedDSN is a DSN read back with go-message.
+type parsedDSN struct {
+	header    gomessage.Header
+	human     string
+	perMsg    textproto.Header
+	rcpts     []textproto.Header
+	origType  string
+	orig      string
+	partTypes []string
+}
+
+func parseDSN(t *testing.T, raw string) parsedDSN {
+	t.Helper()
+	ent, err := gomessage.Read(strings.NewReader(raw))
+	require.NoError(t, err)
+	var p parsedDSN
+	p.header = ent.Header
+	mt, params, err := ent.Header.ContentType()
+	require.NoError(t, err)
+	require.Equal(t, "multipart/report", mt)
+	require.Equal(t, "delivery-status", params["report-type"])
+	mr := ent.MultipartReader()
+	require.NotNil(t, mr)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		pt, _, err := part.Header.ContentType()
+		require.NoError(t, err)
+		p.partTypes = append(p.partTypes, pt)
+		b, err := io.ReadAll(part.Body)
+		require.NoError(t, err)
+		switch len(p.partTypes) {
+		case 1:
+			p.human = string(b)
+		case 2:
+			require.Equal(t, "message/delivery-status", pt)
+			// RFC 3464 2.1: blocks of header-like fields separated by
+			// blank lines.
+			blocks := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n"), "\n\n")
+			for i, blk := range blocks {
+				h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(blk + "\n\n")))
+				require.NoError(t, err)
+				if i == 0 {
+					p.perMsg = h
+				} else {
+					p.rcpts = append(p.rcpts, h)
+				}
+			}
+		case 3:
+			p.origType = pt
+			p.orig = string(b)
+		}
+	}
+	return p
+}
+
+func TestBounceDSN(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			clk := newFakeClock()
+			n := make(notices, 10)
+			d := newScripted().
+				script("bob@example.com", err550).
+				script("carol@example.com", nil).
+				script("dave@example.com", mailblocks.NewError(552, mailblocks.EnhancedCode{5, 2, 2}, "Mailbox full"))
+			q := startQueue(t, kind, d, Options{Clock: clk.Now, Bounce: n.handler(), Hostname: "mta.example.org"})
+			e := env("alice@example.org", "bob@example.com", "carol@example.com", "dave@example.com")
+			e.EnvelopeID = "QQ314159"
+			e.Recipients[0].OriginalRecipient = "rfc822;Bob@Example.COM"
+			t0 := clk.Now()
+			enqueue(t, q, e)
+
+			b := n.next(t)
+			assert.Equal(t, "", b.env.From, "bounces have the null sender")
+			require.Len(t, b.env.Recipients, 1)
+			assert.Equal(t, "alice@example.org", b.env.Recipients[0].Address)
+
+			r := parseDSN(t, b.body)
+			assert.Equal(t, "Mail Delivery System <MAILER-DAEMON@mta.example.org>", r.header.Get("From"))
+			assert.Equal(t, "<alice@example.org>", r.header.Get("To"))
+			assert.Equal(t, "Undelivered Mail Returned to Sender", r.header.Get("Subject"))
+			assert.Equal(t, "auto-replied", r.header.Get("Auto-Submitted"))
+			assert.NotEmpty(t, r.header.Get("Message-Id"))
+			assert.NotEmpty(t, r.header.Get("Date"))
+			assert.Equal(t, []string{"text/plain", "message/delivery-status", "text/rfc822-headers"}, r.partTypes)
+			assert.Contains(t, r.human, "<bob@example.com>: failed: smtp; 550 5.1.1 No such user here")
+
+			assert.Equal(t, "dns; mta.example.org", r.perMsg.Get("Reporting-MTA"))
+			assert.Equal(t, "QQ314159", r.perMsg.Get("Original-Envelope-Id"))
+			assert.Equal(t, t0.Format(dateFormat), r.perMsg.Get("Arrival-Date"))
+
+			require.Len(t, r.rcpts, 2, "carol was delivered and is not in the bounce")
+			bob := r.rcpts[0]
+			assert.Equal(t, "rfc822;Bob@Example.COM", bob.Get("Original-Recipient"))
+			assert.Equal(t, "rfc822; bob@example.com", bob.Get("Final-Recipient"))
+			assert.Equal(t, "failed", bob.Get("Action"))
+			assert.Equal(t, "5.1.1", bob.Get("Status"))
+			assert.Equal(t, "dns; mx.example.net", bob.Get("Remote-MTA"))
+			assert.Equal(t, "smtp; 550 5.1.1 No such user here", bob.Get("Diagnostic-Code"))
+			assert.Equal(t, t0.Format(dateFormat), bob.Get("Last-Attempt-Date"))
+			dave := r.rcpts[1]
+			assert.Equal(t, "rfc822; dave@example.com", dave.Get("Final-Recipient"))
+			assert.False(t, dave.Has("Original-Recipient"))
+			assert.Equal(t, "5.2.2", dave.Get("Status"))
+			assert.Equal(t, "smtp; 552 5.2.2 Mailbox full", dave.Get("Diagnostic-Code"))
+
+			// RET absent: the headers only.
+			h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(r.orig)))
+			require.NoError(t, err)
+			assert.Equal(t, "Hello", h.Get("Subject"))
+			assert.NotContains(t, r.orig, "Hi Bob.")
+			waitEmpty(t, q)
+		})
+	}
+}
+
+func TestBounceRetFull(t *testing.T) {
+	n := make(notices, 10)
+	d := newScripted().script("bob@example.com", err550)
+	q := startQueue(t, "file", d, Options{Bounce: n.handler()})
+	e := env("alice@example.org", "bob@example.com")
+	e.Return = mailblocks.ReturnFull
+	enqueue(t, q, e)
+	r := parseDSN(t, n.next(t).body)
+	assert.Equal(t, "message/rfc822", r.origType)
+	assert.Equal(t, testBody, r.orig)
+}
+
+// TestBounceDefaultHandler: without Options.Bounce the DSN is queued and
+// delivered like any other message.
+func TestBounceDefaultHandler(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			d := newScripted().script("bob@example.com", err550)
+			q := startQueue(t, kind, d, Options{})
+			enqueue(t, q, env("alice@example.org", "bob@example.com"))
+			assert.Equal(t, []string{"bob@example.com"}, d.next(t).rcpts())
+			b := d.next(t)
+			assert.Equal(t, "", b.env.From)
+			assert.Equal(t, []string{"alice@example.org"}, b.rcpts())
+			r := parseDSN(t, b.body)
+			assert.Equal(t, "failed", r.rcpts[0].Get("Action"))
+			waitEmpty(t, q)
+		})
+	}
+}
+
+func TestNullSender(t *testing.T) {
+	t.Run("to postmaster", func(t *testing.T) {
+		n := make(notices, 10)
+		d := newScripted().script("alice@example.org", err550)
+		q := startQueue(t, "memory", d, Options{Bounce: n.handler(), Postmaster: "postmaster@mta.example.org"})
+		enqueue(t, q, env("", "alice@example.org"))
+		b := n.next(t)
+		assert.Equal(t, "", b.env.From)
+		assert.Equal(t, "postmaster@mta.example.org", b.env.Recipients[0].Address)
+		r := parseDSN(t, b.body)
+		assert.Equal(t, "rfc822; alice@example.org", r.rcpts[0].Get("Final-Recipient"))
+		assert.Contains(t, r.human, "was itself a delivery notification")
+	})
+	for _, tc := range []struct{ name, postmaster, rcpt string }{
+		{"no postmaster", "", "alice@example.org"},
+		{"postmaster itself fails", "postmaster@mta.example.org", "Postmaster@mta.example.org"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := make(notices, 10)
+			ev := make(events, 10)
+			d := newScripted().script(tc.rcpt, err550)
+			q := startQueue(t, "memory", d, Options{Bounce: n.handler(), Postmaster: tc.postmaster, OnEvent: ev.on})
+			enqueue(t, q, env("", tc.rcpt))
+			ev.nextKind(t, EventBounced)
+			waitEmpty(t, q) // the notice decision happens before removal
+			assert.Empty(t, n)
+		})
+	}
+	t.Run("no delay notice", func(t *testing.T) {
+		clk := newFakeClock()
+		n := make(notices, 10)
+		ev := make(events, 10)
+		d := newScripted().script("alice@example.org", err451, nil)
+		q := startQueue(t, "memory", d, Options{Bounce: n.handler(), Clock: clk.Now, DelayWarning: time.Nanosecond, OnEvent: ev.on})
+		enqueue(t, q, env("", "alice@example.org"))
+		ev.nextKind(t, EventDeferred)
+		clk.Advance(time.Hour)
+		q.Wake()
+		ev.nextKind(t, EventDelivered)
+		waitEmpty(t, q)
+		assert.Empty(t, n)
+	})
+}
+
+func TestNotify(t *testing.T) {
+	never := []mailblocks.DSNNotify{mailblocks.NotifyNever}
+	success := []mailblocks.DSNNotify{mailblocks.NotifySuccess, mailblocks.NotifyFailure}
+	tests := []struct {
+		name      string
+		notify    []mailblocks.DSNNotify
+		err       error
+		remoteDSN bool
+		host      string
+		action    string // "" = no notice
+	}{
+		{"NEVER suppresses bounce", never, err550, false, "mx", ""},
+		{"default bounces", nil, err550, false, "mx", "failed"},
+		{"default no success notice", nil, nil, false, "mx", ""},
+		{"SUCCESS relayed to non-DSN server", success, nil, false, "mx.example.net", "relayed"},
+		{"SUCCESS delivered locally", success, nil, false, "", "delivered"},
+		{"SUCCESS passed on to DSN server", success, nil, true, "mx", ""},
+		{"FAILURE only, no success notice", []mailblocks.DSNNotify{mailblocks.NotifyFailure}, nil, false, "mx", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := make(notices, 10)
+			d := newScripted().script("bob@example.com", tt.err)
+			d.remoteDSN, d.host = tt.remoteDSN, tt.host
+			q := startQueue(t, "memory", d, Options{Bounce: n.handler()})
+			e := env("alice@example.org", "bob@example.com")
+			e.Recipients[0].Notify = tt.notify
+			enqueue(t, q, e)
+			d.next(t)
+			waitEmpty(t, q)
+			if tt.action == "" {
+				assert.Empty(t, n)
+				return
+			}
+			r := parseDSN(t, n.next(t).body)
+			assert.Equal(t, tt.action, r.rcpts[0].Get("Action"))
+			if tt.err == nil {
+				assert.Equal(t, "2.0.0", r.rcpts[0].Get("Status"))
+				assert.Equal(t, "Successful Mail Delivery Report", r.header.Get("Subject"))
+				assert.False(t, r.rcpts[0].Has("Diagnostic-Code"))
+			}
+		})
+	}
+}
+
+// TestDelayNoticeOnce: NOTIFY=DELAY gets exactly one delay notice.
+func TestDelayNoticeOnce(t *testing.T) {
+	clk := newFakeClock()
+	n := make(notices, 10)
+	ev := make(events, 100)
+	d := newScripted().script("bob@example.com", errNet, errNet, errNet, nil)
+	q := startQueue(t, "file", d, Options{Bounce: n.handler(), Clock: clk.Now, DelayWarning: time.Minute, OnEvent: ev.on})
+	e := env("alice@example.org", "bob@example.com")
+	e.Recipients[0].Notify = []mailblocks.DSNNotify{mailblocks.NotifyDelay}
+	enqueue(t, q, e)
+	for range 3 {
+		ev.nextKind(t, EventDeferred)
+		clk.Advance(time.Hour)
+		q.Wake()
+	}
+	ev.nextKind(t, EventDelivered)
+	waitEmpty(t, q)
+	r := parseDSN(t, n.next(t).body)
+	assert.Equal(t, "delayed", r.rcpts[0].Get("Action"))
+	assert.Equal(t, "4.0.0", r.rcpts[0].Get("Status"))
+	assert.Equal(t, "X-Mailblocks; "+errNet.Error(), r.rcpts[0].Get("Diagnostic-Code"))
+	assert.Empty(t, n, "one delay notice only, and no failure notice")
+}
+
+func TestBounceHandlerError(t *testing.T) {
+	// A handler that fails is logged; the queue goes on.
+	ev := make(events, 10)
+	d := newScripted().script("bob@example.com", err550)
+	q := startQueue(t, "memory", d, Options{OnEvent: ev.on, Bounce: BounceFunc(func(ctx context.Context, env *mailblocks.Envelope, body io.Reader) error {
+		return io.ErrClosedPipe
+	})})
+	enqueue(t, q, env("alice@example.org", "bob@example.com"))
+	ev.nextKind(t, EventBounced)
+	waitEmpty(t, q)
+}
