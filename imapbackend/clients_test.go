@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,4 +70,109 @@ func TestPythonImaplib(t *testing.T) {
 	assert.Contains(t, rep.Append, "APPEND completed")
 	assert.Contains(t, rep.Status, "MESSAGES 3")
 	assert.Contains(t, rep.Status, "UNSEEN 1")
+}
+
+// TestMbsync syncs a mailbox both ways with mbsync (isync) over STARTTLS:
+// server → local Maildir, then a local new message and a local flag
+// change → server.
+func TestMbsync(t *testing.T) {
+	mbsync := needClient(t, "mbsync")
+	ts := newTestServer(t, Options{})
+	ts.deliver(t, "INBOX", msgPlain)
+	ts.deliver(t, "INBOX", msgMultipart)
+	ts.deliver(t, "Archive", crlf("Subject: archived\n\nold stuff\n"), `\Seen`)
+
+	dir := t.TempDir()
+	local := filepath.Join(dir, "mail")
+	host, port := hostPort(t, ts.addr)
+	require.NoError(t, os.MkdirAll(local, 0o700))
+	rc := filepath.Join(dir, "mbsyncrc")
+	conf := `IMAPAccount test
+Host ` + host + `
+Port ` + port + `
+User ` + testUser + `
+Pass "` + testPass + `"
+SSLType STARTTLS
+CertificateFile ` + ts.certPEM + `
+AuthMechs LOGIN
+
+IMAPStore remote
+Account test
+
+MaildirStore local
+Path ` + local + `/
+Inbox ` + local + `/INBOX
+SubFolders Verbatim
+
+Channel sync
+Far :remote:
+Near :local:
+Patterns *
+Create Both
+Expunge Both
+SyncState *
+`
+	require.NoError(t, os.WriteFile(rc, []byte(conf), 0o600))
+	run := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, mbsync, "-c", rc, "-a").CombinedOutput()
+		require.NoError(t, err, "mbsync: %s", out)
+		t.Logf("mbsync: %s", out)
+	}
+	run()
+
+	files := func(folder string) []string {
+		var out []string
+		for _, sub := range []string{"cur", "new"} {
+			m, err := filepath.Glob(filepath.Join(local, folder, sub, "*"))
+			require.NoError(t, err)
+			out = append(out, m...)
+		}
+		return out
+	}
+	inbox := files("INBOX")
+	require.Len(t, inbox, 2)
+	var bodies []string
+	for _, f := range inbox {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		bodies = append(bodies, string(b))
+	}
+	assert.Contains(t, strings.Join(bodies, ""), "quick brown fox")
+	assert.Contains(t, strings.Join(bodies, ""), "inner body with zebra")
+	arch := files("Archive")
+	require.Len(t, arch, 1)
+	assert.True(t, strings.HasSuffix(arch[0], ",S"), "archived message is seen locally: %s", arch[0])
+
+	// Local changes: a new message in Archive, INBOX message flagged.
+	newMsg := crlf("From: local@example.org\nSubject: written offline\n\nlocal body\n")
+	require.NoError(t, os.WriteFile(filepath.Join(local, "Archive", "new", "1700000000.local.host"), []byte(newMsg), 0o600))
+	var flaggedSubject string
+	for _, f := range inbox {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "quick brown fox") {
+			flaggedSubject = "Hello there"
+			target := filepath.Join(local, "INBOX", "cur", filepath.Base(f))
+			if i := strings.Index(target, ":2,"); i >= 0 {
+				target = target[:i]
+			}
+			require.NoError(t, os.Rename(f, target+":2,F"))
+		}
+	}
+	require.NotEmpty(t, flaggedSubject)
+	run()
+
+	c := ts.dial(t, nil)
+	_, err := c.Select("Archive", nil).Wait()
+	require.NoError(t, err)
+	data, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "written offline"}}}, nil).Wait()
+	require.NoError(t, err)
+	assert.Len(t, data.AllUIDs(), 1, "the local message reached the server")
+	_, err = c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	data, err = c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagFlagged}}, nil).Wait()
+	require.NoError(t, err)
+	assert.Equal(t, []imap.UID{1}, data.AllUIDs(), "the local flag reached the server")
 }
