@@ -176,3 +176,56 @@ SyncState *
 	require.NoError(t, err)
 	assert.Equal(t, []imap.UID{1}, data.AllUIDs(), "the local flag reached the server")
 }
+
+// TestFetchmail fetches over IMAP with implicit TLS, keep mode, delivering
+// through an MDA into a file; a second run fetches nothing new.
+func TestFetchmail(t *testing.T) {
+	fetchmail := needClient(t, "fetchmail")
+	ts := newTestServer(t, Options{})
+	ts.deliver(t, "INBOX", msgPlain)
+	ts.deliver(t, "INBOX", msgMultipart)
+
+	dir := t.TempDir()
+	mbox := filepath.Join(dir, "delivered")
+	host, port := hostPort(t, ts.tlsAddr)
+	rc := filepath.Join(dir, "fetchmailrc")
+	conf := `set no syslog
+poll ` + host + ` port ` + port + ` protocol IMAP timeout 30
+  user "` + testUser + `" password "` + testPass + `"
+  ssl sslcertck sslcertfile "` + ts.certPEM + `"
+  keep
+  mda "cat >> ` + mbox + `"
+`
+	require.NoError(t, os.WriteFile(rc, []byte(conf), 0o600))
+	run := func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, fetchmail, "-f", rc, "--nodetach", "--idfile", filepath.Join(dir, "ids"), "--pidfile", filepath.Join(dir, "pid"))
+		cmd.Env = append(os.Environ(), "HOME="+dir, "FETCHMAILHOME="+dir)
+		out, err := cmd.CombinedOutput()
+		t.Logf("fetchmail: %s", out)
+		return string(out), err
+	}
+	_, err := run()
+	require.NoError(t, err)
+	b, err := os.ReadFile(mbox)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "quick brown fox")
+	assert.Contains(t, string(b), "inner body with zebra")
+	assert.Equal(t, 2, strings.Count(string(b), "with IMAP (fetchmail"), "%s", b)
+
+	// Keep mode: still on the server, now seen; a second run gets nothing
+	// (fetchmail exits 1, "no mail").
+	c := ts.dial(t, nil)
+	st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true}).Wait()
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, *st.NumMessages)
+	assert.EqualValues(t, 0, *st.NumUnseen)
+	_, err = run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 1, ee.ExitCode(), "exit 1 means no new mail")
+	b2, err := os.ReadFile(mbox)
+	require.NoError(t, err)
+	assert.Equal(t, string(b), string(b2))
+}

@@ -153,7 +153,7 @@ func testCert(t testing.TB) (tls.Certificate, string) {
 			BasicConstraintsValid: true,
 			IsCA:                  true,
 			IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:              []string{"localhost"},
+			DNSNames:              []string{"localhost", "127.0.0.1"}, // fetchmail matches DNS names only
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 		if err != nil {
