@@ -217,7 +217,7 @@ func (f *folder) add(ctx context.Context, r io.Reader, flags []string, date time
 		if err := f.mb.s.syncDir(filepath.Join(f.path, "cur")); err != nil {
 			return 0, fmt.Errorf("maildir: deliver: %w", err)
 		}
-		e.loc, e.info = 'c', info
+		e.setCur(info)
 	}
 	if known := f.byBase[base]; known != nil {
 		return known.uid, nil

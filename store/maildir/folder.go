@@ -25,15 +25,24 @@ type entry struct {
 	size int64 // octets with CRLF line endings
 	base string
 	loc  byte   // 'n' in new/, 'c' in cur/, 0 not (or not yet) seen on disk
-	info string // flag letters after ":2," (cur/ only)
+	info string // flag letters after ":2,"
+	// suffix is the rest of the file name after base: usually "" in new/
+	// and ":2,"+info in cur/, but other programs write ":2," into new/
+	// (mblaze's mdeliver) or nothing in cur/.
+	suffix string
 }
 
 // rel is the file's path relative to the folder directory.
 func (e *entry) rel() string {
 	if e.loc == 'n' {
-		return "new/" + e.base
+		return "new/" + e.base + e.suffix
 	}
-	return "cur/" + e.base + ":2," + e.info
+	return "cur/" + e.base + e.suffix
+}
+
+// setCur records that the file is now cur/<base>:2,<info>.
+func (e *entry) setCur(info string) {
+	e.loc, e.info, e.suffix = 'c', info, ":2,"+info
 }
 
 // folder is the in-memory state of one folder directory, shared by every
@@ -162,9 +171,10 @@ func (f *folder) syncLocked(ctx context.Context, force bool) error {
 }
 
 type diskFile struct {
-	loc  byte
-	info string
-	name string
+	loc    byte
+	info   string
+	suffix string
+	name   string
 }
 
 func readDir(folder string, loc byte, into map[string]diskFile) error {
@@ -185,15 +195,19 @@ func readDir(folder string, loc byte, into map[string]diskFile) error {
 		if n == "" || n[0] == '.' || strings.ContainsRune(n, '\n') {
 			continue
 		}
-		base, rest, _ := strings.Cut(n, ":")
-		info := ""
-		if loc == 'c' {
-			info, _ = strings.CutPrefix(rest, "2,")
+		base, rest, colon := strings.Cut(n, ":")
+		info, ok := strings.CutPrefix(rest, "2,")
+		if !ok {
+			info = ""
+		}
+		suffix := ""
+		if colon {
+			suffix = n[len(base):]
 		}
 		if _, dup := into[base]; dup && loc == 'n' {
 			continue
 		}
-		into[base] = diskFile{loc: loc, info: info, name: n}
+		into[base] = diskFile{loc: loc, info: info, suffix: suffix, name: n}
 	}
 	return nil
 }
@@ -217,10 +231,10 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 		case e.loc == 0:
 			events = append(events, store.Event{Kind: store.EventMessageAdded, Folder: f.name, UID: e.uid})
 		case d.info != e.info:
-			e.loc, e.info = d.loc, d.info
+			e.loc, e.info, e.suffix = d.loc, d.info, d.suffix
 			events = append(events, store.Event{Kind: store.EventFlagsChanged, Folder: f.name, UID: e.uid, Flags: f.flags(e)})
 		}
-		e.loc, e.info = d.loc, d.info
+		e.loc, e.info, e.suffix = d.loc, d.info, d.suffix
 		delete(listing, e.base)
 	}
 	// What is left are files from other programs.
@@ -235,8 +249,8 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 			return ctx.Err()
 		}
 		d := listing[base]
-		e := &entry{base: base, loc: d.loc, info: d.info}
-		if err := f.measure(e, d.name); err != nil {
+		e := &entry{base: base, loc: d.loc, info: d.info, suffix: d.suffix}
+		if err := f.measure(e); err != nil {
 			f.mb.s.log.Warn("maildir: skipping unreadable message", "folder", f.path, "file", d.name, "err", err)
 			continue
 		}
@@ -260,9 +274,9 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 			continue
 		}
 		if e.loc == 'n' {
-			from := filepath.Join(f.path, "new", e.base)
-			if err := os.Rename(from, filepath.Join(f.path, "cur", e.base+":2,")); err == nil {
-				e.loc, e.info = 'c', ""
+			from := filepath.Join(f.path, e.rel())
+			if err := os.Rename(from, filepath.Join(f.path, "cur", e.base+":2,"+e.info)); err == nil {
+				e.setCur(e.info)
 			}
 		}
 		live = append(live, e)
@@ -282,11 +296,8 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 
 // measure fills in the internal date (the file's mtime, as Dovecot and
 // mutt use it) and the CRLF size (from ",W=" in the name, else counted).
-func (f *folder) measure(e *entry, name string) error {
-	path := filepath.Join(f.path, "cur", name)
-	if e.loc == 'n' {
-		path = filepath.Join(f.path, "new", name)
-	}
+func (f *folder) measure(e *entry) error {
+	path := filepath.Join(f.path, e.rel())
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err

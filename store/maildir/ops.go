@@ -182,7 +182,8 @@ func (h *handle) SetFlags(ctx context.Context, uids []store.UID, op store.FlagOp
 			from := filepath.Join(f.path, e.rel())
 			err = os.Rename(from, filepath.Join(f.path, "cur", e.base+":2,"+info))
 			if err == nil {
-				e.loc, e.info, changed = 'c', info, true
+				e.setCur(info)
+				changed = true
 				mi := f.info(e)
 				out = append(out, mi)
 				events = append(events, store.Event{Kind: store.EventFlagsChanged, Folder: f.name, UID: e.uid, Flags: mi.Flags})
@@ -249,7 +250,7 @@ func (h *handle) Expunge(ctx context.Context, uids []store.UID) ([]store.UID, er
 	var removed []store.UID
 	retry := false
 	for _, e := range sel {
-		if !hasLetter(e.info, 'T') || e.loc != 'c' {
+		if !hasLetter(e.info, 'T') || e.loc == 0 {
 			continue
 		}
 		err := os.Remove(filepath.Join(f.path, e.rel()))
@@ -270,7 +271,7 @@ func (h *handle) Expunge(ctx context.Context, uids []store.UID) ([]store.UID, er
 			return removed, err
 		}
 		for _, e := range f.selectUIDs(uids) {
-			if hasLetter(e.info, 'T') && e.loc == 'c' && os.Remove(filepath.Join(f.path, e.rel())) == nil {
+			if hasLetter(e.info, 'T') && e.loc != 0 && os.Remove(filepath.Join(f.path, e.rel())) == nil {
 				e.loc = 0
 				removed = append(removed, e.uid)
 			}
@@ -475,7 +476,9 @@ func (f *folder) transferOne(ctx context.Context, e *entry, dst *folder, move bo
 			if move {
 				e.loc = 0
 			}
-			return &entry{date: e.date, size: e.size, base: base, loc: 'c', info: info}, nil
+			de := &entry{date: e.date, size: e.size, base: base}
+			de.setCur(info)
+			return de, nil
 		}
 		if !errNotExist(err) || attempt > 0 {
 			return nil, fmt.Errorf("maildir: transfer: %w", err)
