@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	alice     = "alice@example.test"
+	alicePass = "alice-secret"
+	waitFor   = 30 * time.Second
+)
+
+// testServer is a mailserver started in-process with every listener on a
+// random loopback port and its data in a temporary directory.
+type testServer struct {
+	*mailServer
+	dataDir string
+	stderr  *syncBuffer
+}
+
+// syncBuffer collects the server's log for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// loopbackArgs puts every listener on 127.0.0.1:0.
+func loopbackArgs(dataDir string) []string {
+	args := []string{"-data", dataDir, "-log-level", "debug"}
+	for _, svc := range services {
+		args = append(args, "-"+svc, "127.0.0.1:0")
+	}
+	return args
+}
+
+// startServer runs a mailserver until the test ends. Extra flags are added
+// to the loopback defaults; dataDir "" means a new temporary directory.
+func startServer(t *testing.T, dataDir string, extra ...string) *testServer {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	args := append(loopbackArgs(dataDir), extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{dataDir: dataDir, stderr: &syncBuffer{}}
+	ready := make(chan *mailServer, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runWith(ctx, args, io.Discard, ts.stderr, func(m *mailServer) { ready <- m })
+	}()
+	select {
+	case m := <-ready:
+		ts.mailServer = m
+	case err := <-done:
+		cancel()
+		t.Fatalf("mailserver did not start: %v\n%s", err, ts.stderr)
+	case <-time.After(waitFor):
+		cancel()
+		t.Fatalf("mailserver did not start within %v\n%s", waitFor, ts.stderr)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		case <-time.After(waitFor):
+			t.Errorf("mailserver did not shut down within %v", waitFor)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", ts.stderr)
+		}
+	})
+	return ts
+}
+
+var insecureTLS = &tls.Config{InsecureSkipVerify: true}
+
+// sendMX sends a message to the MX listener, as another MTA would.
+func sendMX(t *testing.T, addr, from string, to []string, msg string) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Hello("peer.test"))
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// submit sends a message through the submission listener with STARTTLS
+// and AUTH PLAIN.
+func submit(t *testing.T, addr, user, pass, from string, to []string, msg string) error {
+	t.Helper()
+	c, err := smtp.DialStartTLS(addr, insecureTLS)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+		return err
+	}
+	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+func message(from, to, subject, body string) string {
+	return fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n%s\r\n",
+		from, to, subject, strings.ReplaceAll(subject, " ", "."), body)
+}
+
+// imapLogin opens an IMAP session with STARTTLS.
+func imapLogin(t *testing.T, addr, user, pass string, opts *imapclient.Options) *imapclient.Client {
+	t.Helper()
+	if opts == nil {
+		opts = &imapclient.Options{}
+	}
+	opts.TLSConfig = insecureTLS
+	c, err := imapclient.DialStartTLS(addr, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Login(user, pass).Wait())
+	return c
+}
+
+// waitIMAP polls a folder until it holds at least n messages and returns
+// their full content, oldest first.
+func waitIMAP(t *testing.T, addr, user, pass, folder string, n int) []string {
+	t.Helper()
+	c := imapLogin(t, addr, user, pass, nil)
+	deadline := time.Now().Add(waitFor)
+	for {
+		sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+		require.NoError(t, err)
+		if int(sel.NumMessages) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s has %d messages, want %d", user, folder, sel.NumMessages, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	}).Collect()
+	require.NoError(t, err)
+	var out []string
+	for _, m := range msgs {
+		for _, b := range m.BodySection {
+			out = append(out, string(b.Bytes))
+		}
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
