@@ -251,3 +251,5 @@ func waitEmpty(t *testing.T, q *Queue) {
 		return err == nil && len(l) == 0
 	}, waitTimeout, 5*time.Millisecond)
 }
+
+type ioReaderAt = io.ReaderAt

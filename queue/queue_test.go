@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -318,7 +317,7 @@ func TestBatchSameDomain(t *testing.T) {
 
 func TestDelivererMissingStatuses(t *testing.T) {
 	ev := make(events, 10)
-	d := DeliverFunc(func(ctx context.Context, env *mailblocks.Envelope, _ io.ReaderAt, _ int64) []mailblocks.DeliveryStatus {
+	d := DeliverFunc(func(ctx context.Context, env *mailblocks.Envelope, _ ioReaderAt, _ int64) []mailblocks.DeliveryStatus {
 		return nil
 	})
 	q := startQueue(t, "memory", d, Options{OnEvent: ev.on})
