@@ -291,4 +291,3 @@ func allDelivered(acked map[string]bool, delivered map[string]int) bool {
 	}
 	return true
 }
-
