@@ -261,8 +261,8 @@ func combineIP(host string, rrs6 []dns.RR, info6 Info, err6 error, rrs4 []dns.RR
 // Info carries the RFC 2308 negative TTL.
 func (c *Client) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, Info, error) {
 	typ := dns.TypeToString[qtype]
-	n := canonical(name)
-	if !checkName(n) {
+	n, ok := queryName(name)
+	if !ok {
 		return nil, Info{}, &Error{Kind: KindBadName, Type: typ, Name: name}
 	}
 	target := dns.Fqdn(n)

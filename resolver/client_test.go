@@ -128,6 +128,12 @@ func TestClientNegative(t *testing.T) {
 
 	_, _, err = r.LookupMX(ctx, "bad..name")
 	assert.ErrorIs(t, err, resolver.ErrBadName)
+
+	// U-labels are queried as A-labels.
+	_, _, err = r.LookupMX(ctx, "bücher.example.test")
+	assert.True(t, resolver.IsNXDomain(err))
+	log := srv.Log()
+	assert.Equal(t, "xn--bcher-kva.example.test.", log[len(log)-1].Name)
 }
 
 func TestClientTruncationFallsBackToTCP(t *testing.T) {

@@ -28,6 +28,6 @@
 //
 // Names are accepted with or without the trailing dot and in any case; names
 // in results (MX hosts, PTR names, CNAME targets) are returned in lower case
-// without the trailing dot. Names must be ASCII (A-labels, RFC 5890); use
-// mailblocks.NormalizeDomain to convert U-labels first.
+// without the trailing dot. Names in U-labels are converted to A-labels
+// (RFC 5891 5, with mailblocks.NormalizeDomain) before they are queried.
 package resolver

@@ -160,8 +160,11 @@ func (m *Mock) lookup(ctx context.Context, typ, name string, found func(name str
 		return Info{}, &Error{Kind: contextKind(err), Type: typ, Name: name, Err: err}
 	}
 	n := canonical(name)
-	if typ != "PTR" && !checkName(n) {
-		return Info{}, &Error{Kind: KindBadName, Type: typ, Name: name}
+	if typ != "PTR" {
+		var ok bool
+		if n, ok = queryName(name); !ok {
+			return Info{}, &Error{Kind: KindBadName, Type: typ, Name: name}
+		}
 	}
 	seen := map[string]bool{}
 	for {

@@ -93,7 +93,15 @@ func TestMock(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.True(t, IsTemporary(err))
 
-	assert.Equal(t, 16, m.Lookups())
+	// U-labels are looked up as A-labels.
+	m.MX["xn--bcher-kva.de"] = []MX{{Host: "mx.xn--bcher-kva.de", Pref: 5}}
+	mx, _, err = m.LookupMX(ctx, "Bücher.de")
+	require.NoError(t, err)
+	assert.Equal(t, []MX{{"mx.xn--bcher-kva.de", 5}}, mx)
+	_, _, err = m.LookupMX(ctx, "bü cher.de")
+	assert.ErrorIs(t, err, ErrBadName)
+
+	assert.Equal(t, 18, m.Lookups())
 }
 
 func TestCheckName(t *testing.T) {

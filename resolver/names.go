@@ -4,6 +4,9 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/mailblocks/mailblocks"
 )
 
 // canonical returns name in lower case without the trailing dot: the form
@@ -67,3 +70,20 @@ func finishMX(mx []MX) ([]MX, bool) {
 // maxCNAMEDefault bounds CNAME chains; RFC 1034 3.6.2 asks resolvers to
 // detect loops, and real chains are short.
 const maxCNAMEDefault = 8
+
+// queryName returns name in the form to query: canonical, with U-labels
+// turned into A-labels (RFC 5891 5), and checked.
+func queryName(name string) (string, bool) {
+	n := canonical(name)
+	for i := 0; i < len(n); i++ {
+		if n[i] >= utf8.RuneSelf {
+			a, err := mailblocks.NormalizeDomain(n)
+			if err != nil {
+				return "", false
+			}
+			n = a
+			break
+		}
+	}
+	return n, checkName(n)
+}
