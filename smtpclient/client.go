@@ -149,7 +149,10 @@ func (cl *Client) deliverDomain(ctx context.Context, domain string, env *mailblo
 	setAll := func(e *Error) {
 		for _, i := range idx {
 			out[i].Err = e
-			out[i].RemoteHost = e.RemoteHost
+			// DeliveryStatus.RemoteHost names a host that answered.
+			if e.Command != CmdConnect && e.Command != CmdDNS {
+				out[i].RemoteHost = e.RemoteHost
+			}
 		}
 		log.Info("delivery failed", "err", e)
 	}

@@ -1,8 +1,11 @@
 package smtpclient_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -274,4 +277,31 @@ func TestReuseAfterRefusedTransaction(t *testing.T) {
 	require.NoError(t, st[0].Err)
 	assert.Equal(t, 1, srv.Conns())
 	assert.Len(t, srv.Messages(), 1)
+}
+
+// TestConcurrentDeliveries: the client is shared by concurrent deliveries
+// (the queue runs several per domain); the pool hands each session to one
+// delivery at a time.
+func TestConcurrentDeliveries(t *testing.T) {
+	srv := startFake(t, "127.0.0.1:0", script{})
+	c := newClient(t, smtpclient.Options{Port: srv.Port(), MaxIdlePerHost: 4})
+	const workers, each = 4, 5
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				env := envelope(fmt.Sprintf("w%d-%d@sender.test", w, i), literal("b"))
+				st := c.Deliver(context.Background(), env, strings.NewReader(testBody), int64(len(testBody)))
+				errs <- st[0].Err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Len(t, srv.Messages(), workers*each)
+	assert.LessOrEqual(t, srv.Conns(), workers)
 }

@@ -102,8 +102,11 @@ func TestMXRouting(t *testing.T) {
 			c := newClient(t, opts)
 			before := len(good.Messages())
 			st := deliver(t, c, envelope("a@sender.test", tt.rcpt), testBody)
-			_, me := reply(t, st[0].Err)
+			ce, me := reply(t, st[0].Err)
 			assert.Equal(t, tt.enh, me.Enhanced.String(), me.Error())
+			if ce.Command == smtpclient.CmdDNS || ce.Command == smtpclient.CmdConnect {
+				assert.Empty(t, st[0].RemoteHost, "no host answered")
+			}
 			assert.Equal(t, tt.temp, me.Temporary())
 			assert.Len(t, good.Messages(), before)
 		})

@@ -71,25 +71,25 @@ func (cl *Client) route(ctx context.Context, domain string) ([]target, *Error) {
 
 	res := cl.opts.Resolver
 	if res == nil {
-		return nil, newError(domain, CmdDNS, errDNSTemp.WithMessage("No resolver configured"))
+		return nil, newError("", CmdDNS, errDNSTemp.WithMessage("No resolver configured"))
 	}
 	mxs, _, err := res.LookupMX(ctx, domain)
 	switch {
 	case err == nil:
 	case errors.Is(err, resolver.ErrNullMX):
 		// RFC 7505 3.2: mail to a domain with a null MX fails at once.
-		return nil, newError(domain, CmdDNS, errNullMX.Wrap(err))
+		return nil, newError("", CmdDNS, errNullMX.WithMessage("Domain "+domain+" does not accept mail (null MX)").Wrap(err))
 	case resolver.IsNXDomain(err):
-		return nil, newError(domain, CmdDNS, errNoSuchDomain.Wrap(err))
+		return nil, newError("", CmdDNS, errNoSuchDomain.WithMessage("Domain "+domain+" does not exist").Wrap(err))
 	case resolver.IsNotFound(err):
 		// RFC 5321 5.1: no MX records: the domain itself is the implicit
 		// MX, with preference 0.
 		return []target{{name: domain, port: cl.opts.Port, implicit: true}}, nil
 	case resolver.IsTemporary(err):
-		return nil, newError(domain, CmdDNS, errDNSTemp.Wrap(err))
+		return nil, newError("", CmdDNS, errDNSTemp.WithMessage("Temporary DNS failure looking up MX of "+domain).Wrap(err))
 	default:
 		// Malformed name and the like: the address cannot be routed.
-		return nil, newError(domain, CmdDNS, errNoSuchDomain.WithMessage("Bad destination domain").Wrap(err))
+		return nil, newError("", CmdDNS, errNoSuchDomain.WithMessage("Bad destination domain "+domain).Wrap(err))
 	}
 	shuffleEqual(mxs)
 	var out []target
@@ -100,7 +100,7 @@ func (cl *Client) route(ctx context.Context, domain string) ([]target, *Error) {
 		out = append(out, target{name: mx.Host, port: cl.opts.Port})
 	}
 	if len(out) == 0 {
-		return nil, newError(domain, CmdDNS, errNoRoute)
+		return nil, newError("", CmdDNS, errNoRoute)
 	}
 	return out, nil
 }
@@ -133,7 +133,7 @@ func (cl *Client) addresses(ctx context.Context, t target) ([]string, *Error) {
 		switch {
 		case err == nil:
 		case resolver.IsTemporary(err):
-			return nil, newError(t.name, CmdDNS, errDNSTemp.Wrap(err))
+			return nil, newError(t.name, CmdDNS, errDNSTemp.WithMessage("Temporary DNS failure looking up "+t.name).Wrap(err))
 		case t.implicit:
 			// No MX and no address: the domain has no mail service.
 			return nil, newError(t.name, CmdDNS, errNoSuchDomain.WithMessage("Domain has no MX and no address records").Wrap(err))

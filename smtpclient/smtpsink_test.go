@@ -59,6 +59,18 @@ func (s *sink) counters() (sess, quit, mesg int) {
 // binary skips the test; in CI (CI set) it fails it.
 func startSink(t testing.TB, extraArgs ...string) *sink {
 	t.Helper()
+	return runSink(t, true, extraArgs...)
+}
+
+// startSinkNoDump runs smtp-sink without writing messages to disk, for
+// benchmarks.
+func startSinkNoDump(t testing.TB) *sink {
+	t.Helper()
+	return runSink(t, false)
+}
+
+func runSink(t testing.TB, dump bool, extraArgs ...string) *sink {
+	t.Helper()
 	if _, err := os.Stat(smtpSinkPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("smtp-sink is missing (Debian package postfix): %v", err)
@@ -74,7 +86,10 @@ func startSink(t testing.TB, extraArgs ...string) *sink {
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		s := &sink{port: port, dir: dir}
-		args := []string{"-c", "-d", filepath.Join(dir, "%Y%m%d%H%M%S.")}
+		args := []string{"-c"}
+		if dump {
+			args = append(args, "-d", filepath.Join(dir, "%Y%m%d%H%M%S."))
+		}
 		if os.Geteuid() == 0 {
 			// smtp-sink refuses to run as root without a user to switch to.
 			args = append(args, "-u", "root")
