@@ -110,12 +110,16 @@ func (cl *Client) Deliver(ctx context.Context, env *mailblocks.Envelope, body io
 		}
 		d := ""
 		if cl.opts.Smarthost == "" {
+			// Group and look up by the canonical domain: lower case,
+			// A-labels (RFC 5890), canonical address literals.
 			_, dom, err := mailblocks.SplitAddress(r.Address)
+			if err == nil {
+				d, err = mailblocks.NormalizeDomain(dom)
+			}
 			if err != nil {
-				out[i].Err = newError("", CmdLocal, mailblocks.ErrBadDestinationSyntax)
+				out[i].Err = newError("", CmdLocal, mailblocks.ErrBadDestinationSyntax.Wrap(err))
 				continue
 			}
-			d = strings.ToLower(strings.TrimSuffix(dom, "."))
 		}
 		g := byDomain[d]
 		if g == nil {

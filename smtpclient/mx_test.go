@@ -143,3 +143,20 @@ func TestMXWithMockResolver(t *testing.T) {
 	require.NoError(t, st[0].Err)
 	assert.Equal(t, "mx.mock.test", st[0].RemoteHost)
 }
+
+// TestIDNDomain: a U-label domain is looked up as A-labels (RFC 5890).
+func TestIDNDomain(t *testing.T) {
+	srv := startFake(t, "127.0.0.1:0", script{Ext: []string{"SMTPUTF8", "8BITMIME"}})
+	m := &resolver.Mock{
+		MX: map[string][]resolver.MX{"xn--bcher-kva.test": {{Host: "mx.xn--bcher-kva.test", Pref: 10}}},
+		A:  map[string][]string{"mx.xn--bcher-kva.test": {"127.0.0.1"}},
+	}
+	c := newClient(t, smtpclient.Options{Resolver: m, Port: srv.Port()})
+	env := envelope("a@sender.test", "b@Bücher.test")
+	env.SMTPUTF8 = true
+	st := deliver(t, c, env, testBody)
+	require.NoError(t, st[0].Err)
+	assert.Equal(t, "mx.xn--bcher-kva.test", st[0].RemoteHost)
+	require.Len(t, srv.Messages(), 1)
+	assert.Equal(t, []string{"<b@Bücher.test>"}, srv.Messages()[0].Rcpts)
+}

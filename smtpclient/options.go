@@ -143,7 +143,8 @@ type Options struct {
 	// certificates, minimum version. Default: the system roots. ServerName
 	// is set per host; InsecureSkipVerify is managed by the policy.
 	TLSConfig *tls.Config
-	// Policy returns the TLS policy for a recipient domain (lower case).
+	// Policy returns the TLS policy for a recipient domain (in the form of
+	// mailblocks.NormalizeDomain: lower case, A-labels).
 	// Default: TLSOpportunistic for every domain. An envelope with
 	// RequireTLS (RFC 8689) always needs a verified certificate and a
 	// server that advertises REQUIRETLS, whatever the policy.
@@ -152,7 +153,8 @@ type Options struct {
 	// Smarthost, "host:port", sends all mail through that relay (the
 	// "default relay") instead of looking up MX records. Default: empty,
 	// direct delivery. When host is a name it is resolved with Resolver
-	// if set, else by the Dialer.
+	// if set, else by the Dialer (the system resolver for a net.Dialer).
+	// Policy does not apply to the smarthost; SmarthostTLS does.
 	Smarthost string
 	// SmarthostTLS is how the smarthost connection is secured. Default
 	// SmarthostSTARTTLS.

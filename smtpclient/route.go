@@ -50,23 +50,19 @@ func (cl *Client) route(ctx context.Context, domain string) ([]target, *Error) {
 		t := target{name: host, port: p}
 		if a, err := netip.ParseAddr(host); err == nil {
 			t.addrs = []netip.Addr{a}
-		} else {
+		} else if cl.opts.Resolver == nil {
 			t.dial = sh
 		}
 		return []target{t}, nil
 	}
 
 	// RFC 5321 4.1.3: an address literal names the host directly.
-	if strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]") {
-		lit := domain[1 : len(domain)-1]
-		if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
-			lit = lit[5:]
+	if strings.HasPrefix(domain, "[") {
+		a, ok := mailblocks.AddressLiteral(domain)
+		if !ok {
+			return nil, newError("", CmdLocal, errNoSuchDomain.WithMessage("Bad address literal "+domain))
 		}
-		a, err := netip.ParseAddr(lit)
-		if err != nil || a.Zone() != "" {
-			return nil, newError(domain, CmdLocal, errNoSuchDomain.WithMessage("Bad address literal "+domain))
-		}
-		return []target{{name: domain, port: cl.opts.Port, addrs: []netip.Addr{a.Unmap()}}}, nil
+		return []target{{name: domain, port: cl.opts.Port, addrs: []netip.Addr{a}}}, nil
 	}
 
 	res := cl.opts.Resolver
