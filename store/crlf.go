@@ -1,6 +1,9 @@
 package store
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // CRLFReader returns a reader of r with every bare LF turned into CRLF,
 // the line ending that IMAP (RFC 3501 2.2) and RFC 5322 require. CRLF
@@ -39,7 +42,8 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 				break
 			}
 			if cap(c.buf) == 0 {
-				c.buf = make([]byte, 0, 32*1024)
+				// Sized by the first read: small messages stay cheap.
+				c.buf = make([]byte, 0, min(max(len(p), 4096), 32*1024))
 			}
 			m, err := c.r.Read(c.buf[:cap(c.buf)])
 			c.buf = c.buf[:m]
@@ -49,8 +53,7 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		b := c.buf[0]
-		if b == '\n' && !c.prevCR {
+		if c.buf[0] == '\n' && !c.prevCR {
 			// Insert CR; the LF follows, now or on the next Read.
 			p[n] = '\r'
 			n++
@@ -62,10 +65,15 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		p[n] = b
-		n++
-		c.prevCR = b == '\r'
-		c.buf = c.buf[1:]
+		// Copy a run that holds no bare LF: up to the next LF.
+		end := len(c.buf)
+		if i := bytes.IndexByte(c.buf[1:], '\n'); i >= 0 {
+			end = i + 1
+		}
+		k := copy(p[n:], c.buf[:end])
+		n += k
+		c.prevCR = p[n-1] == '\r'
+		c.buf = c.buf[k:]
 	}
 	if n == 0 && len(c.buf) == 0 && c.err != nil {
 		return 0, c.err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,4 +84,76 @@ func TestCanonicalAddress(t *testing.T) {
 		_, err := CanonicalAddress(in)
 		assert.ErrorIs(t, err, ErrBadName, "%q", in)
 	}
+}
+
+// FuzzValidateFolderName checks that an accepted name, joined to a data
+// directory, never leaves it and has no control characters.
+func FuzzValidateFolderName(f *testing.F) {
+	for _, s := range []string{"INBOX", "a/b", "../x", "a/./b", "\x00", "Entwürfe", "a//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if ValidateFolderName(name) != nil {
+			return
+		}
+		root := "/data/user"
+		p := filepath.Join(root, name)
+		if !strings.HasPrefix(p, root+"/") {
+			t.Fatalf("%q escapes: %q", name, p)
+		}
+		if filepath.Clean(p) != p {
+			t.Fatalf("%q is not clean", name)
+		}
+		for _, r := range name {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("%q has a control character", name)
+			}
+		}
+		c := CanonicalFolderName(name)
+		if ValidateFolderName(c) != nil {
+			t.Fatalf("canonical form %q of valid %q is invalid", c, name)
+		}
+	})
+}
+
+// FuzzCanonicalAddress checks that canonical addresses are stable and
+// usable as file names.
+func FuzzCanonicalAddress(f *testing.F) {
+	for _, s := range []string{"bob@example.org", "Jörg@Bücher.example", `"a b"@x.y`, "../x@y", "a@b@c", "x@[1.2.3.4]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		c, err := CanonicalAddress(addr)
+		if err != nil {
+			return
+		}
+		c2, err := CanonicalAddress(c)
+		if err != nil || c2 != c {
+			t.Fatalf("%q → %q → %q, %v: not idempotent", addr, c, c2, err)
+		}
+		local, dom, err := SplitCanonical(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range []string{local, dom} {
+			if part == "." || part == ".." || strings.ContainsAny(part, "/\\\x00") {
+				t.Fatalf("%q: unsafe part %q", addr, part)
+			}
+		}
+	})
+}
+
+func FuzzCheckPassword(f *testing.F) {
+	h, _ := cheapHash("pw")
+	f.Add(h, "pw")
+	f.Add("$2a$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "pw")
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "x")
+	f.Fuzz(func(t *testing.T, hash, pw string) {
+		if i := strings.Index(hash, "m="); i >= 0 && len(strings.TrimLeft(hash[i+2:], "0123456789")) < len(hash[i+2:])-4 {
+			return // more than 9999 KiB: keep each run cheap
+		}
+		if hash == pw && CheckPassword(hash, pw) {
+			t.Fatalf("plaintext %q accepted", pw)
+		}
+	})
 }
