@@ -87,11 +87,7 @@ func (s *session) authAllowed() bool {
 func (s *session) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	defer func() {
-		if s.drop != nil {
-			s.srv.unlock(s.user)
-		}
-	}()
+	defer s.release()
 	s.logger.Debug("pop3: connected")
 
 	if tc, ok := s.c.(*tls.Conn); ok {
@@ -456,7 +452,18 @@ func (s *session) cmdQuit(ctx context.Context) bool {
 		return false
 	}
 	s.update(ctx)
+	// Unlock before the sign-off line leaves: a client that reconnects
+	// at once must not find its maildrop still locked.
+	s.release()
 	return false
+}
+
+// release drops the maildrop and its lock.
+func (s *session) release() {
+	if s.drop != nil {
+		s.srv.unlock(s.user)
+		s.drop = nil
+	}
 }
 
 // redact hides credentials from the protocol trace.
