@@ -14,4 +14,14 @@
 // is case-insensitive (RFC 3501 5.1). UIDs follow RFC 3501 2.3.1.1: they
 // strictly ascend within a folder and are never reused while the folder's
 // UIDVALIDITY stays the same.
+//
+// Besides the interfaces, the package holds the pure logic (no I/O, no
+// locking) that every implementation shares, so that they behave alike:
+// [DirectoryData] is the directory as a value, with recipient lookup
+// (aliases, lists, catch-all, plus-addressing), authentication without a
+// timing oracle, and the validated mutations behind [Admin];
+// [HashPassword] and [CheckPassword] (argon2id, bcrypt); name checks
+// against hostile input ([ValidateFolderName], [CanonicalFolderName],
+// [CanonicalAddress], [NormalizeDomain]); flag arithmetic
+// ([NormalizeFlags], [ApplyFlags]); [Quota.Exceeded]; and [CRLFReader].
 package store
