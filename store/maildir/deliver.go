@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,46 +35,72 @@ type lfWriter struct {
 	err     error
 }
 
-func (l *lfWriter) put(c byte) {
-	if l.err != nil {
-		return
-	}
-	if c == '\n' && l.last != '\r' {
-		l.virtual++ // CRLFReader inserts a CR here
-	}
-	l.err = l.w.WriteByte(c)
-	l.last = c
-	l.disk++
-	l.virtual++
-}
-
 func (l *lfWriter) Write(p []byte) (int, error) {
-	for _, c := range p {
+	n := len(p)
+	for len(p) > 0 && l.err == nil {
 		if l.pendCR {
 			l.pendCR = false
-			if c == '\n' {
-				l.put('\n')
+			if p[0] == '\n' {
+				l.emit(p[:1]) // CRLF becomes LF
+				p = p[1:]
 				continue
 			}
-			l.put('\r')
+			l.emit(cr)
 		}
-		if c == '\r' {
-			l.pendCR = true
-			continue
+		i := bytes.IndexByte(p, '\r')
+		if i < 0 {
+			l.emit(p)
+			break
 		}
-		l.put(c)
+		l.emit(p[:i])
+		l.pendCR = true
+		p = p[i+1:]
 	}
 	if l.err != nil {
 		return 0, l.err
 	}
-	return len(p), nil
+	return n, nil
+}
+
+var cr = []byte{'\r'}
+
+// emit writes b to disk and counts it.
+func (l *lfWriter) emit(b []byte) {
+	if len(b) == 0 || l.err != nil {
+		return
+	}
+	l.virtual += int64(len(b)) + lfWithoutCR(l.last, b)
+	l.disk += int64(len(b))
+	l.last = b[len(b)-1]
+	_, l.err = l.w.Write(b)
+}
+
+// lfWithoutCR counts the LFs of b not preceded by CR, prev being the byte
+// before b: the CRs store.CRLFReader will insert.
+func lfWithoutCR(prev byte, b []byte) int64 {
+	var n int64
+	off := 0
+	for {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return n
+		}
+		before := prev
+		if off+i > 0 {
+			before = b[off+i-1]
+		}
+		if before != '\r' {
+			n++
+		}
+		off += i + 1
+	}
 }
 
 // Close writes a trailing CR and flushes.
 func (l *lfWriter) Close() error {
 	if l.pendCR {
 		l.pendCR = false
-		l.put('\r')
+		l.emit(cr)
 	}
 	if l.err != nil {
 		return l.err

@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -398,21 +397,20 @@ func hasLetter(info string, c byte) bool { return strings.IndexByte(info, c) >= 
 // preceded by CR gains one. It is used for files written by other programs
 // that carry no ",W=" size in their name.
 func virtualSize(r io.Reader) (int64, error) {
-	br := bufio.NewReaderSize(r, 32*1024)
+	buf := make([]byte, 32*1024)
 	var n int64
 	var last byte
 	for {
-		b, err := br.ReadByte()
+		m, err := r.Read(buf)
+		if m > 0 {
+			n += int64(m) + lfWithoutCR(last, buf[:m])
+			last = buf[m-1]
+		}
 		if err == io.EOF {
 			return n, nil
 		}
 		if err != nil {
 			return 0, err
 		}
-		if b == '\n' && last != '\r' {
-			n++
-		}
-		n++
-		last = b
 	}
 }

@@ -124,7 +124,7 @@ func (h *handle) Open(ctx context.Context, uid store.UID) (io.ReadCloser, error)
 		}
 		fh, err := os.Open(path)
 		if err == nil {
-			return fileReader{store.CRLFReader(fh), fh}, nil
+			return fileReader{newCRLFReader(fh), fh}, nil
 		}
 		if !errNotExist(err) || attempt > 0 {
 			return nil, fmt.Errorf("maildir: open UID %d: %w", uid, err)
