@@ -2,7 +2,6 @@ package smtpclient_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -289,5 +288,3 @@ func containsPrefix(list []string, p string) bool {
 	}
 	return false
 }
-
-var _ = tls.VersionTLS12

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -304,4 +305,18 @@ func TestConcurrentDeliveries(t *testing.T) {
 	}
 	assert.Len(t, srv.Messages(), workers*each)
 	assert.LessOrEqual(t, srv.Conns(), workers)
+}
+
+// TestIdleTimeout: an idle pooled session is closed with QUIT after
+// IdleTimeout, and the next message opens a new one.
+func TestIdleTimeout(t *testing.T) {
+	srv := startFake(t, "127.0.0.1:0", script{})
+	c := newClient(t, smtpclient.Options{Port: srv.Port(), IdleTimeout: 50 * time.Millisecond})
+	st := deliver(t, c, envelope("a@sender.test", literal("b")), testBody)
+	require.NoError(t, st[0].Err)
+	require.Eventually(t, func() bool { return containsPrefix(srv.Commands(), "QUIT") }, 20*time.Second, 10*time.Millisecond)
+	st = deliver(t, c, envelope("a@sender.test", literal("b")), testBody)
+	require.NoError(t, st[0].Err)
+	assert.Equal(t, 2, srv.Conns())
+	assert.Len(t, srv.Messages(), 2)
 }
