@@ -264,7 +264,7 @@ func (s *session) cmdPass(ctx context.Context, cmd command) bool {
 	}
 	name := s.userName
 	s.userName = ""
-	return s.login(ctx, func() (string, error) {
+	return s.login(ctx, name, func() (string, error) {
 		return s.srv.store.Authenticate(ctx, name, cmd.Rest)
 	})
 }
@@ -287,7 +287,7 @@ func (s *session) cmdAPOP(ctx context.Context, cmd command) bool {
 		return true
 	}
 	s.userName = ""
-	return s.login(ctx, func() (string, error) {
+	return s.login(ctx, cmd.Args[0], func() (string, error) {
 		return ap.AuthenticateAPOP(ctx, cmd.Args[0], s.apop, strings.ToLower(cmd.Args[1]))
 	})
 }
@@ -354,7 +354,7 @@ func (s *session) cmdAuth(ctx context.Context, cmd command) bool {
 		return true
 	}
 	authz, authc, pass := string(parts[0]), string(parts[1]), string(parts[2])
-	return s.login(ctx, func() (string, error) {
+	return s.login(ctx, authc, func() (string, error) {
 		user, err := s.srv.store.Authenticate(ctx, authc, pass)
 		// No proxy authorization: an authzid must name the same user.
 		if err == nil && authz != "" && authz != authc && authz != user {
@@ -364,9 +364,10 @@ func (s *session) cmdAuth(ctx context.Context, cmd command) bool {
 	})
 }
 
-// login runs check and, when it succeeds, locks and opens the maildrop.
-// It returns false when the session must end.
-func (s *session) login(ctx context.Context, check func() (string, error)) bool {
+// login runs check of the credentials of username and, when it succeeds,
+// locks and opens the maildrop. It returns false when the session must
+// end.
+func (s *session) login(ctx context.Context, username string, check func() (string, error)) bool {
 	user, err := check()
 	if err != nil {
 		if !errors.Is(err, store.ErrAuthFailed) && !errors.Is(err, store.ErrNoSuchUser) {
@@ -375,7 +376,7 @@ func (s *session) login(ctx context.Context, check func() (string, error)) bool 
 			return true
 		}
 		s.failures++
-		s.logger.Info("pop3: authentication failed", "failures", s.failures)
+		s.logger.Info("pop3: authentication failed", "username", username, "failures", s.failures)
 		if d := s.srv.opts.AuthDelay; d > 0 {
 			// Answers to earlier pipelined commands need not wait.
 			s.flush()
