@@ -267,6 +267,7 @@ func (cl *Client) connect(ctx context.Context, h target, mode tlsMode, auth, req
 		}
 		if err == nil {
 			cn.key = key
+			cl.log.Info("connected", "host", h.name, "addr", addr, "tls", cn.tls, "verified", cn.verified)
 			return cn, nil
 		}
 		e := classify(h.name, CmdConnect, err)
