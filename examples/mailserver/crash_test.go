@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
@@ -196,4 +197,26 @@ func requireSubjects(t *testing.T, addr, user, pass string, subjects []string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// TestGracefulShutdown: SIGTERM stops the process cleanly (exit status 0)
+// and the next start finds the mail.
+func TestGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	args := append(loopbackArgs(dir), "-user", alice+":"+alicePass, "-log-format", "json")
+	c := startChild(t, args)
+	require.NoError(t, sendMX(t, c.addrs["smtp"], "bob@remote.test", []string{alice}, message("bob@remote.test", alice, "before sigterm", "x")))
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "exit status after SIGTERM")
+	case <-time.After(waitFor):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	assert.Contains(t, c.log.String(), `"msg":"shutting down"`, "JSON logs")
+
+	second := startChild(t, args)
+	requireSubjects(t, second.addrs["imap"], alice, alicePass, []string{"before sigterm"})
 }
