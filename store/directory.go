@@ -341,3 +341,78 @@ func (d *DirectoryData) SetCatchAll(domain, to string) error {
 	d.CatchAll[nd] = t
 	return nil
 }
+
+// Validate checks a DirectoryData that was not built through its methods
+// (read from a file that someone may have edited): every key must be in
+// canonical form, every target a valid address, quotas non-negative. An
+// implementation that maps users to paths must call it after loading,
+// since a key like "../x@example.org" would otherwise reach the file
+// system. Errors wrap ErrBadName.
+func (d *DirectoryData) Validate() error {
+	bad := func(what, key string) error {
+		return fmt.Errorf("store: directory: %s %q is not canonical: %w", what, truncate(key), ErrBadName)
+	}
+	if d.DefaultDomain != "" {
+		if nd, err := NormalizeDomain(d.DefaultDomain); err != nil || nd != d.DefaultDomain {
+			return bad("default domain", d.DefaultDomain)
+		}
+	}
+	if strings.ContainsAny(d.PlusSeparator, "@\"\\/") {
+		return bad("plus separator", d.PlusSeparator)
+	}
+	for dom := range d.Domains {
+		if nd, err := NormalizeDomain(dom); err != nil || nd != dom {
+			return bad("domain", dom)
+		}
+	}
+	canonical := func(what, key string) error {
+		if c, err := CanonicalAddress(key); err != nil || c != key {
+			return bad(what, key)
+		}
+		return nil
+	}
+	validTarget := func(what, key, t string) error {
+		if _, err := target(t); err != nil {
+			return fmt.Errorf("store: directory: %s %q: target %q: %w", what, truncate(key), truncate(t), ErrBadName)
+		}
+		return nil
+	}
+	for k, rec := range d.Users {
+		if err := canonical("user", k); err != nil {
+			return err
+		}
+		if rec.Address != k {
+			return bad("user address", rec.Address)
+		}
+		if validateQuota(rec.Quota) != nil {
+			return fmt.Errorf("store: directory: user %q: negative quota: %w", truncate(k), ErrBadName)
+		}
+	}
+	for k, t := range d.Aliases {
+		if err := canonical("alias", k); err != nil {
+			return err
+		}
+		if err := validTarget("alias", k, t); err != nil {
+			return err
+		}
+	}
+	for k, ms := range d.Lists {
+		if err := canonical("list", k); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := validTarget("list", k, m); err != nil {
+				return err
+			}
+		}
+	}
+	for dom, t := range d.CatchAll {
+		if nd, err := NormalizeDomain(dom); err != nil || nd != dom {
+			return bad("catch-all domain", dom)
+		}
+		if err := validTarget("catch-all", dom, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

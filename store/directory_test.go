@@ -263,3 +263,35 @@ func TestDirectoryMutations(t *testing.T) {
 	assert.ErrorIs(t, d.AddDomain("a..b"), ErrBadName)
 	assert.ErrorIs(t, d.SetDefaultDomain("a..b"), ErrBadName)
 }
+
+func TestDirectoryValidate(t *testing.T) {
+	d := testDirectory(t)
+	require.NoError(t, d.Validate())
+	require.NoError(t, (&DirectoryData{}).Validate(), "the zero value is valid")
+
+	tests := map[string]func(d *DirectoryData){
+		"default domain": func(d *DirectoryData) { d.DefaultDomain = "Example.org" },
+		"plus separator": func(d *DirectoryData) { d.PlusSeparator = "/" },
+		"domain":         func(d *DirectoryData) { d.Domains["../etc"] = true },
+		"domain case":    func(d *DirectoryData) { d.Domains["EXAMPLE.org"] = true },
+		"user key":       func(d *DirectoryData) { d.Users["../x@example.org"] = UserRecord{Address: "../x@example.org"} },
+		"user case":      func(d *DirectoryData) { d.Users["X@example.org"] = UserRecord{Address: "X@example.org"} },
+		"user address":   func(d *DirectoryData) { d.Users["x@example.org"] = UserRecord{Address: "y@example.org"} },
+		"user quota": func(d *DirectoryData) {
+			d.Users["x@example.org"] = UserRecord{Address: "x@example.org", Quota: Quota{Bytes: -1}}
+		},
+		"alias key":        func(d *DirectoryData) { d.Aliases["a/b@example.org"] = "alice@example.org" },
+		"alias target":     func(d *DirectoryData) { d.Aliases["a@example.org"] = "nope" },
+		"list key":         func(d *DirectoryData) { d.Lists["L@example.org"] = []string{"alice@example.org"} },
+		"list member":      func(d *DirectoryData) { d.Lists["l@example.org"] = []string{"alice@example.org", "x\x00@y.z"} },
+		"catch-all domain": func(d *DirectoryData) { d.CatchAll["a..b"] = "alice@example.org" },
+		"catch-all target": func(d *DirectoryData) { d.CatchAll["example.org"] = "@" },
+	}
+	for name, corrupt := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := testDirectory(t)
+			corrupt(d)
+			assert.ErrorIs(t, d.Validate(), ErrBadName)
+		})
+	}
+}
