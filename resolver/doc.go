@@ -22,6 +22,9 @@
 //     also caches negative answers (RFC 2308) and coalesces identical
 //     in-flight queries.
 //   - [Mock] is a static, map-driven Resolver for tests.
+//   - [NetResolver] adapts any Resolver to the methods and *net.DNSError
+//     conventions of *net.Resolver, for libraries that expect them (SPF,
+//     DKIM).
 //
 // The sub-package resolver/dnstest is a small authoritative DNS server on
 // loopback for tests that must exercise DNS over the wire.
