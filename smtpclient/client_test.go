@@ -270,14 +270,16 @@ func TestContextCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	// Cancel as soon as the server has seen MAIL; no timing involved.
 	go func() {
-		for !containsPrefix(srv.Commands(), "MAIL") {
+		defer cancel()
+		deadline := time.Now().Add(30 * time.Second)
+		for !containsPrefix(srv.Commands(), "MAIL") && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		cancel()
 	}()
 	st := c.Deliver(ctx, envelope("a@sender.test", literal("b")), strings.NewReader(testBody), int64(len(testBody)))
 	_, me := reply(t, st[0].Err)
 	assert.True(t, me.Temporary())
+	assert.ErrorIs(t, st[0].Err, context.Canceled)
 }
 
 func containsPrefix(list []string, p string) bool {

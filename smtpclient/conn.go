@@ -188,7 +188,7 @@ func (cl *Client) open(ctx context.Context, host, addr string, mode tlsMode, aut
 	defer cancel()
 	raw, err := cl.dialer.DialContext(dctx, "tcp", addr)
 	if err != nil {
-		return nil, classify(host, CmdConnect, err)
+		return nil, classify(host, CmdConnect, withCtx(ctx, err))
 	}
 	// A cancelled context ends the session at once, whatever step it is
 	// in: closing the socket makes the pending read or write fail.
@@ -216,7 +216,7 @@ func (cl *Client) open(ctx context.Context, host, addr string, mode tlsMode, aut
 		if tc.written == 0 {
 			cmd = CmdGreeting
 		}
-		return fail(classify(host, cmd, err))
+		return fail(classify(host, cmd, withCtx(ctx, err)))
 	}
 
 	if mode == tlsTry || mode == tlsMust {
@@ -250,7 +250,7 @@ func (cl *Client) open(ctx context.Context, host, addr string, mode tlsMode, aut
 func (cl *Client) startTLS(ctx context.Context, cn *conn, enforce bool) error {
 	t := cl.timeouts
 	if err := rawCmd(cn.wire, "STARTTLS", 220, t.Greeting); err != nil {
-		e := classify(cn.host, "STARTTLS", err)
+		e := classify(cn.host, "STARTTLS", withCtx(ctx, err))
 		if e.Remote {
 			// RFC 3207 4: a refused STARTTLS leaves the session usable,
 			// but our policy wanted TLS.
@@ -270,7 +270,7 @@ func (cl *Client) startTLS(ctx context.Context, cn *conn, enforce bool) error {
 	cn.c = smtp.NewClient(&replayConn{Conn: tc, prefix: strings.NewReader("220 TLS established\r\n")})
 	cn.c.CommandTimeout = t.Greeting
 	if err := cn.c.Hello(cl.hostname); err != nil {
-		return classify(cn.host, "EHLO", err)
+		return classify(cn.host, "EHLO", withCtx(ctx, err))
 	}
 	return nil
 }

@@ -199,3 +199,17 @@ func combine(errs []*Error) *Error {
 	}
 	return last
 }
+
+// withCtx attributes a network failure to the context when the context
+// ended the session (its AfterFunc closed the socket), so that the error
+// says "cancelled" rather than "use of closed network connection".
+func withCtx(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+}

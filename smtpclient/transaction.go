@@ -78,7 +78,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	}
 	cn.c.CommandTimeout = t.Mail
 	if err := cn.c.Mail(env.From, mo); err != nil {
-		e := classify(host, "MAIL FROM", err)
+		e := classify(host, "MAIL FROM", withCtx(ctx, err))
 		failAll(idx, e)
 		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
 	}
@@ -93,7 +93,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 			accepted = append(accepted, i)
 			continue
 		}
-		e := classify(host, "RCPT TO", err)
+		e := classify(host, "RCPT TO", withCtx(ctx, err))
 		out[i].Err, out[i].RemoteHost = e, host
 		if !e.Remote || e.Reply.Code == 421 {
 			// The session is gone (RFC 5321 3.8: 421 closes it): every
@@ -111,7 +111,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	cn.c.CommandTimeout = t.DataInit
 	w, err := cn.c.Data()
 	if err != nil {
-		e := classify(host, "DATA", err)
+		e := classify(host, "DATA", withCtx(ctx, err))
 		failAll(accepted, e)
 		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
 	}
@@ -126,11 +126,11 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 		return false
 	}
 	if err != nil {
-		failAll(accepted, classify(host, CmdBody, err))
+		failAll(accepted, classify(host, CmdBody, withCtx(ctx, err)))
 		return false
 	}
 	if _, err := w.CloseWithResponse(); err != nil {
-		e := classify(host, CmdEndOfData, err)
+		e := classify(host, CmdEndOfData, withCtx(ctx, err))
 		failAll(accepted, e)
 		return e.Remote && e.Reply.Code != 421
 	}
