@@ -19,7 +19,7 @@ import (
 const soa = "example.test. 3600 IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300"
 
 func newClient(servers ...string) *resolver.Client {
-	return resolver.New(resolver.Options{Servers: servers, Timeout: 2 * time.Second, Attempts: 2})
+	return resolver.New(resolver.Options{Servers: servers, Timeout: 5 * time.Second, Attempts: 2})
 }
 
 func kindOf(t *testing.T, err error) resolver.Kind {
@@ -155,7 +155,7 @@ func TestClientLargeAnswerOverTCP(t *testing.T) {
 		require.NoError(t, srv.Add("big.test. IN A 10.0.0."+itoa(i)))
 	}
 	// A small EDNS0 buffer makes the server truncate.
-	r := resolver.New(resolver.Options{Servers: []string{srv.Addr()}, Timeout: 2 * time.Second, UDPSize: 512})
+	r := resolver.New(resolver.Options{Servers: []string{srv.Addr()}, Timeout: 5 * time.Second, UDPSize: 512})
 	ips, _, err := r.LookupIP(context.Background(), "big.test")
 	require.NoError(t, err)
 	assert.Len(t, ips, 100)
@@ -168,10 +168,13 @@ func TestClientServerFailures(t *testing.T) {
 		name     string
 		behavior dnstest.Behavior
 		kind     resolver.Kind
+		// timeout is what the client waits for each server: the whole
+		// wait for the silent server, generous for the others.
+		timeout time.Duration
 	}{
-		{"servfail", dnstest.ServFail, resolver.KindServFail},
-		{"refused", dnstest.Refused, resolver.KindRefused},
-		{"never answers", dnstest.Drop, resolver.KindTimeout},
+		{"servfail", dnstest.ServFail, resolver.KindServFail, 5 * time.Second},
+		{"refused", dnstest.Refused, resolver.KindRefused, 5 * time.Second},
+		{"never answers", dnstest.Drop, resolver.KindTimeout, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,7 +183,7 @@ func TestClientServerFailures(t *testing.T) {
 
 			// Alone, the failing server gives a temporary error after
 			// Attempts tries.
-			r := resolver.New(resolver.Options{Servers: []string{bad.Addr()}, Timeout: time.Second, Attempts: 2})
+			r := resolver.New(resolver.Options{Servers: []string{bad.Addr()}, Timeout: tt.timeout, Attempts: 2})
 			_, _, err := r.LookupMX(context.Background(), "example.test")
 			require.Error(t, err)
 			assert.True(t, resolver.IsTemporary(err))
@@ -189,7 +192,7 @@ func TestClientServerFailures(t *testing.T) {
 
 			// Followed by a good one, the lookup succeeds.
 			before := good.Queries()
-			r = resolver.New(resolver.Options{Servers: []string{bad.Addr(), good.Addr()}, Timeout: 2 * time.Second})
+			r = resolver.New(resolver.Options{Servers: []string{bad.Addr(), good.Addr()}, Timeout: tt.timeout})
 			mx, _, err := r.LookupMX(context.Background(), "example.test")
 			require.NoError(t, err)
 			assert.Len(t, mx, 1)
@@ -205,7 +208,7 @@ func TestClientNoServer(t *testing.T) {
 	srv := dnstest.NewServer(t)
 	addr := srv.Addr()
 	require.NoError(t, srv.Close())
-	r := resolver.New(resolver.Options{Servers: []string{addr}, Timeout: time.Second, Attempts: 1})
+	r := resolver.New(resolver.Options{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 1})
 	_, _, err := r.LookupMX(context.Background(), "example.test")
 	require.Error(t, err)
 	assert.True(t, resolver.IsTemporary(err))

@@ -11,7 +11,7 @@ import (
 
 func exchange(t *testing.T, srv *Server, network, name string, qtype uint16, do bool) (*dns.Msg, error) {
 	t.Helper()
-	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	c := &dns.Client{Net: network, Timeout: 5 * time.Second}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	if do {
