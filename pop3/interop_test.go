@@ -113,9 +113,10 @@ func TestPythonPoplib(t *testing.T) {
 	}
 }
 
-// fetchmail runs fetchmail once against addr with the given poll
-// options, delivering into mbox; it returns the exit code (0: mail
-// fetched, 1: no mail).
+// fetchmail runs fetchmail once against addr with the given server and
+// user options, delivering into mbox; it returns the exit code (0: mail
+// fetched, 1: no mail). The plaintext tests pass "sslproto ''" so that
+// fetchmail does not try STLS.
 func fetchmail(t *testing.T, home, addr, serverOpts, options, mbox string) int {
 	t.Helper()
 	bin := requireTool(t, "fetchmail")
@@ -124,7 +125,7 @@ func fetchmail(t *testing.T, home, addr, serverOpts, options, mbox string) int {
 	conf := fmt.Sprintf("set no bouncemail\n"+
 		"poll %s with proto POP3 port %s auth password %s\n"+
 		"  user \"u@example.org\" there with password \"pw\" is \"nobody\" here\n"+
-		"  options %s no sslcertck sslproto ''\n"+
+		"  options %s\n"+
 		"  mda \"cat >> %s\"\n", host, port, serverOpts, options, mbox)
 	require.NoError(t, os.WriteFile(rc, []byte(conf), 0o600))
 	_, err := runTool(t, []string{"HOME=" + home, "FETCHMAILHOME=" + home},
@@ -162,7 +163,7 @@ func TestFetchmail(t *testing.T) {
 		_, addr := startServer(t, st, testOptions())
 		home := t.TempDir()
 		mbox := filepath.Join(home, "mbox")
-		require.Equal(t, 0, fetchmail(t, home, addr, "", "keep fetchall", mbox))
+		require.Equal(t, 0, fetchmail(t, home, addr, "", "keep fetchall no sslcertck sslproto ''", mbox))
 		assert.Equal(t, []string{"one", "two", "three"}, fetched(t, mbox))
 		assert.Len(t, st.inbox(t, "u@example.org"), 3)
 		b, err := os.ReadFile(mbox)
@@ -174,27 +175,41 @@ func TestFetchmail(t *testing.T) {
 		_, addr := startServer(t, st, testOptions())
 		home := t.TempDir()
 		mbox := filepath.Join(home, "mbox")
-		require.Equal(t, 0, fetchmail(t, home, addr, "", "nokeep", mbox))
+		require.Equal(t, 0, fetchmail(t, home, addr, "", "nokeep no sslcertck sslproto ''", mbox))
 		assert.Equal(t, []string{"one", "two", "three"}, fetched(t, mbox))
 		assert.Empty(t, st.inbox(t, "u@example.org"))
 		// Nothing left: exit code 1.
-		require.Equal(t, 1, fetchmail(t, home, addr, "", "nokeep", mbox))
+		require.Equal(t, 1, fetchmail(t, home, addr, "", "nokeep no sslcertck sslproto ''", mbox))
 	})
 	t.Run("only new by UIDL", func(t *testing.T) {
 		st := threeMessages(t)
 		_, addr := startServer(t, st, testOptions())
 		home := t.TempDir()
 		mbox := filepath.Join(home, "mbox")
-		require.Equal(t, 0, fetchmail(t, home, addr, "uidl", "keep", mbox))
+		require.Equal(t, 0, fetchmail(t, home, addr, "uidl", "keep no sslcertck sslproto ''", mbox))
 		assert.Equal(t, []string{"one", "two", "three"}, fetched(t, mbox))
 		idfile, err := os.ReadFile(filepath.Join(home, "idfile"))
 		require.NoError(t, err)
 		assert.Contains(t, string(idfile), st.uidl(t, 3))
 
-		require.Equal(t, 1, fetchmail(t, home, addr, "uidl", "keep", mbox), "nothing new")
+		require.Equal(t, 1, fetchmail(t, home, addr, "uidl", "keep no sslcertck sslproto ''", mbox), "nothing new")
 		st.deliver(t, "u@example.org", "Subject: four\r\n\r\nnew\r\n")
-		require.Equal(t, 0, fetchmail(t, home, addr, "uidl", "keep", mbox))
+		require.Equal(t, 0, fetchmail(t, home, addr, "uidl", "keep no sslcertck sslproto ''", mbox))
 		assert.Equal(t, []string{"one", "two", "three", "four"}, fetched(t, mbox))
 		assert.Len(t, st.inbox(t, "u@example.org"), 4)
+	})
+	t.Run("STLS with certificate check", func(t *testing.T) {
+		st := threeMessages(t)
+		cert, _, certFile := testCert(t)
+		opts := testOptions()
+		opts.AllowInsecureAuth = false
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		_, addr := startServer(t, st, opts)
+		home := t.TempDir()
+		mbox := filepath.Join(home, "mbox")
+		require.Equal(t, 0, fetchmail(t, home, addr, "",
+			fmt.Sprintf("nokeep sslproto 'tls1.2+' sslcertck sslcertfile %q sslcommonname localhost", certFile), mbox))
+		assert.Equal(t, []string{"one", "two", "three"}, fetched(t, mbox))
+		assert.Empty(t, st.inbox(t, "u@example.org"))
 	})
 }
