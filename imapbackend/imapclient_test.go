@@ -41,7 +41,9 @@ func TestLogin(t *testing.T) {
 	})
 	t.Run("starttls", func(t *testing.T) {
 		c := ts.dial(t, nil)
-		assert.Equal(t, imap.ConnStateAuthenticated, c.State())
+		// (imapclient updates State after Wait returns: use a command.)
+		_, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		require.NoError(t, err)
 		require.NoError(t, c.Logout().Wait())
 	})
 	t.Run("implicit TLS", func(t *testing.T) {
@@ -79,7 +81,8 @@ func TestLogin(t *testing.T) {
 		err = c.Authenticate(sasl.NewPlainClient("bob@example.org", testUser, testPass))
 		require.Error(t, err)
 		require.NoError(t, c.Authenticate(sasl.NewPlainClient("", testUser, testPass)))
-		assert.Equal(t, imap.ConnStateAuthenticated, c.State())
+		_, err = c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		require.NoError(t, err)
 	})
 	t.Run("insecure auth allowed", func(t *testing.T) {
 		ts2 := newTestServer(t, Options{InsecureAuth: true})
@@ -515,4 +518,50 @@ func testSearch(t *testing.T, ts *testServer) {
 	data, err = c.Search(&imap.SearchCriteria{Body: []string{"zebra"}}, nil).Wait()
 	require.NoError(t, err)
 	assert.Equal(t, []uint32{2}, data.AllSeqNums())
+}
+
+// TestLargeMessage: BODY[] of a message above the streaming threshold
+// streams from the store, whole and partial.
+func TestLargeMessage(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	var sb strings.Builder
+	sb.WriteString("Subject: big\r\n\r\n")
+	for sb.Len() < streamThreshold+100000 {
+		sb.WriteString("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n")
+	}
+	big := sb.String()
+	ts.deliver(t, "INBOX", big)
+	c := ts.dial(t, nil)
+	_, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	whole := &imap.FetchItemBodySection{Peek: true}
+	part := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: streamThreshold, Size: 20}}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{RFC822Size: true, BodySection: []*imap.FetchItemBodySection{whole, part}}).Collect()
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.EqualValues(t, len(big), msgs[0].RFC822Size)
+	assert.True(t, big == string(msgs[0].FindBodySection(whole)), "whole body differs")
+	assert.Equal(t, big[streamThreshold:streamThreshold+20], string(msgs[0].FindBodySection(part)))
+}
+
+// TestIMAP4rev2: after ENABLE IMAP4rev2, names are UTF-8 on the wire,
+// and SEARCH answers with ESEARCH.
+func TestIMAP4rev2(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.deliver(t, "INBOX", msgPlain)
+	ts.deliver(t, "INBOX", msgMultipart)
+	c := ts.dial(t, nil)
+	_, err := c.Enable(imap.CapIMAP4rev2).Wait()
+	require.NoError(t, err)
+	require.NoError(t, c.Create("Réunions/2026", nil).Wait())
+	assert.Contains(t, listNames(t, c, "", "R*", nil), "Réunions/2026")
+	_, err = c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	data, err := c.Search(&imap.SearchCriteria{Body: []string{"zebra"}}, nil).Wait()
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{2}, data.AllSeqNums())
+	// imapclient does not send RETURN (SAVE); "$" is then empty.
+	msgs, err := c.Fetch(imap.SearchRes(), &imap.FetchOptions{UID: true}).Collect()
+	require.NoError(t, err)
+	assert.Empty(t, msgs)
 }

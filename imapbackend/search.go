@@ -257,6 +257,11 @@ func (mc *matchCtx) matchBody(text string, withHeader bool) (bool, error) {
 	if containsFold(body, needle) {
 		return true, nil
 	}
+	if !mayBeEncoded(raw) {
+		// Plain 7bit/8bit text without encoded words: the raw octets
+		// are the text, so the miss is final.
+		return false, nil
+	}
 	ent, err := gomessage.Read(bytes.NewReader(raw))
 	if ent == nil {
 		return false, nil
@@ -383,4 +388,38 @@ func matchDate(t, since, before time.Time) bool {
 		}
 	}
 	return true
+}
+
+// mayBeEncoded reports whether a message may hold text that differs from
+// its raw octets: a transfer encoding (RFC 2045 6), encoded words (RFC
+// 2047) or a charset other than ASCII and UTF-8.
+func mayBeEncoded(raw []byte) bool {
+	for _, marker := range [][]byte{[]byte("base64"), []byte("quoted-printable"), []byte("=?"), []byte("charset=")} {
+		if containsFold(raw, marker) {
+			if string(marker) != "charset=" {
+				return true
+			}
+			// A charset parameter matters unless every one is UTF-8 or
+			// US-ASCII.
+			if hasOtherCharset(raw) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasOtherCharset(raw []byte) bool {
+	low := bytes.ToLower(raw)
+	for {
+		i := bytes.Index(low, []byte("charset="))
+		if i < 0 {
+			return false
+		}
+		low = low[i+len("charset="):]
+		v := bytes.TrimLeft(low, `"`)
+		if !bytes.HasPrefix(v, []byte("utf-8")) && !bytes.HasPrefix(v, []byte("us-ascii")) {
+			return true
+		}
+	}
 }
