@@ -115,7 +115,7 @@ func TestPythonPoplib(t *testing.T) {
 
 // fetchmail runs fetchmail once against addr with the given server and
 // user options, delivering into mbox; it returns the exit code (0: mail
-// fetched, 1: no mail). The plaintext tests pass "sslproto ”" so that
+// fetched, 1: no mail). The plaintext tests give sslproto an empty value so that
 // fetchmail does not try STLS.
 func fetchmail(t *testing.T, home, addr, serverOpts, options, mbox string) int {
 	t.Helper()
