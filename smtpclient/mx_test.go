@@ -159,4 +159,16 @@ func TestIDNDomain(t *testing.T) {
 	assert.Equal(t, "mx.xn--bcher-kva.test", st[0].RemoteHost)
 	require.Len(t, srv.Messages(), 1)
 	assert.Equal(t, []string{"<b@Bücher.test>"}, srv.Messages()[0].Rcpts)
+	assert.Contains(t, srv.Messages()[0].From, " SMTPUTF8")
+
+	// To a server without SMTPUTF8, an envelope not flagged SMTPUTF8 whose
+	// only non-ASCII is in domains goes out with A-labels.
+	srv7 := startFake(t, "127.0.0.1:0", script{Ext: []string{"8BITMIME"}})
+	c = newClient(t, smtpclient.Options{Resolver: m, Port: srv7.Port()})
+	env = envelope("a@Grüße.test", "b@Bücher.test")
+	st = deliver(t, c, env, testBody)
+	require.NoError(t, st[0].Err)
+	require.Len(t, srv7.Messages(), 1)
+	assert.Equal(t, []string{"<b@xn--bcher-kva.test>"}, srv7.Messages()[0].Rcpts)
+	assert.Equal(t, "<a@xn--gre-6ka8l.test> BODY=8BITMIME", srv7.Messages()[0].From)
 }

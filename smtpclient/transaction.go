@@ -35,11 +35,18 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 			fmt.Sprintf("Message size %d exceeds the maximum of %d bytes of %s", size, limit, host))))
 		return true
 	}
-	utf8 := env.SMTPUTF8 || !isASCII(env.From)
+	// RFC 6531 3.2: without SMTPUTF8 an address may still carry a U-label
+	// domain when it is sent as A-labels (RFC 5890); a non-ASCII local
+	// part or a message flagged SMTPUTF8 needs the extension.
+	serverUTF8 := cn.ext("SMTPUTF8")
+	from := wireAddress(env.From, serverUTF8)
+	rcpts := make(map[int]string, len(idx))
+	utf8 := env.SMTPUTF8 || !isASCII(from)
 	for _, i := range idx {
-		utf8 = utf8 || !isASCII(env.Recipients[i].Address)
+		rcpts[i] = wireAddress(env.Recipients[i].Address, serverUTF8)
+		utf8 = utf8 || !isASCII(rcpts[i])
 	}
-	if utf8 && !cn.ext("SMTPUTF8") {
+	if utf8 && !serverUTF8 {
 		// RFC 6531 3.4: without SMTPUTF8 at the server the message cannot
 		// be delivered (we do not downgrade); permanent.
 		failAll(idx, newError(host, CmdLocal, mailblocks.ErrNeedsSMTPUTF8.WithMessage(
@@ -77,7 +84,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 		mo.EnvelopeID = "" // RFC 3461 4.4: ENVID is xtext of printable ASCII
 	}
 	cn.c.CommandTimeout = t.Mail
-	if err := cn.c.Mail(env.From, mo); err != nil {
+	if err := cn.c.Mail(from, mo); err != nil {
 		e := classify(host, "MAIL FROM", withCtx(ctx, err))
 		failAll(idx, e)
 		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
@@ -88,7 +95,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	for _, i := range idx {
 		r := env.Recipients[i]
 		cn.c.CommandTimeout = t.Rcpt
-		err := cn.c.Rcpt(r.Address, rcptOptions(r))
+		err := cn.c.Rcpt(rcpts[i], rcptOptions(r))
 		if err == nil {
 			accepted = append(accepted, i)
 			continue
@@ -142,6 +149,24 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 		out[i].RemoteDSN = dsn
 	}
 	return true
+}
+
+// wireAddress returns addr as it goes into MAIL or RCPT: unchanged for an
+// SMTPUTF8 server or an ASCII address, else with its domain as A-labels
+// when that makes it ASCII.
+func wireAddress(addr string, serverUTF8 bool) string {
+	if serverUTF8 || isASCII(addr) {
+		return addr
+	}
+	local, domain, err := mailblocks.SplitAddress(addr)
+	if err != nil || !isASCII(local) {
+		return addr
+	}
+	d, err := mailblocks.NormalizeDomain(domain)
+	if err != nil {
+		return addr
+	}
+	return local + "@" + d
 }
 
 // resetAfterFailure ends an aborted transaction with RSET (RFC 5321
