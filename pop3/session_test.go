@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -209,3 +210,51 @@ func TestServeTLSWithoutConfig(t *testing.T) {
 
 var _ Store = (*memstore.Store)(nil)
 var _ Store = (*maildir.Store)(nil)
+
+// TestSizesMatchRetrieve: on both stores, the LIST size of a message is
+// the number of octets RETR sends (before the terminating line), for
+// CRLF, bare-LF and byte-stuffed messages.
+func TestSizesMatchRetrieve(t *testing.T) {
+	msgs := []string{msg1, msg2, "a\n.\n..\n.x\r\n\n\n", strings.Repeat("l\n", 50000)}
+	ctx := testContext(t)
+	stores := map[string]func() Store{
+		"memstore": func() Store {
+			st := newTestStore(t)
+			for _, m := range msgs {
+				st.deliver(t, "u@example.org", m)
+			}
+			return st
+		},
+		"maildir": func() Store {
+			st, err := maildir.Open(t.TempDir(), maildir.Options{NoFsync: true, DefaultDomain: "example.org",
+				HashPassword: memstore.InsecureFastHash})
+			require.NoError(t, err)
+			require.NoError(t, st.AddUser(ctx, "u@example.org", "pw", store.Quota{}))
+			for _, m := range msgs {
+				_, err := st.Deliver(ctx, "u@example.org", strings.NewReader(m), store.DeliverOptions{})
+				require.NoError(t, err)
+			}
+			return st
+		},
+	}
+	for name, newStore := range stores {
+		t.Run(name, func(t *testing.T) {
+			_, addr := startServer(t, newStore(), testOptions())
+			c, err := Dial(ctx, addr, ClientOptions{})
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.Login(ctx, "u", "pw"))
+			list, err := c.List(ctx)
+			require.NoError(t, err)
+			require.Len(t, list, len(msgs))
+			for i, m := range list {
+				rc, err := c.Retrieve(ctx, m.Number)
+				require.NoError(t, err)
+				b, err := io.ReadAll(rc)
+				require.NoError(t, err)
+				assert.Equal(t, strings.ReplaceAll(strings.ReplaceAll(msgs[i], "\r\n", "\n"), "\n", "\r\n"), string(b))
+				assert.Equal(t, m.Size, int64(len(b)), "message %d", m.Number)
+			}
+		})
+	}
+}
