@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"syscall"
 	"testing"
@@ -48,6 +49,7 @@ func TestClassify(t *testing.T) {
 		{"timeout", "MAIL FROM", os.ErrDeadlineExceeded, 421, "4.4.2", true, false},
 		{"cancelled", "MAIL FROM", context.Canceled, 421, "4.4.2", true, false},
 		{"certificate", "STARTTLS", x509.UnknownAuthorityError{}, 421, "4.4.2", true, false},
+		{"malformed reply", CmdGreeting, textproto.ProtocolError("short response: HELLO"), 451, "4.5.0", true, false},
 		{"unknown local error", "MAIL FROM", errors.New("smtp: something odd"), 451, "4.3.0", true, false},
 		{"mailblocks error kept", CmdLocal, mailblocks.ErrNeedsSMTPUTF8, 553, "5.6.7", false, false},
 	}

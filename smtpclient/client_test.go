@@ -155,6 +155,8 @@ func TestScriptedReplies(t *testing.T) {
 		{"end of data 451 only for accepted", script{Reply: map[string]string{".": "451 4.3.0 Disk full"}, Rcpt: map[string]string{"bad@[127.0.0.1]": "550 5.1.1 Unknown"}},
 			[]string{"b", "bad"},
 			[]want{{code: 451, enh: "4.3.0", cmd: "end of data", text: "Disk full", temp: true}, {code: 550, enh: "5.1.1", cmd: "RCPT TO", text: "Unknown"}}, 0},
+		{"garbage greeting", script{Greeting: "HELLO THERE"}, []string{"b"},
+			[]want{{code: 451, enh: "4.5.0", cmd: "greeting", temp: true}}, 0},
 		{"unexpected reply code", script{Reply: map[string]string{"MAIL": "354 what"}}, []string{"b"},
 			[]want{{code: 451, enh: "4.5.0", cmd: "MAIL FROM", temp: true}}, 0},
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -145,6 +146,8 @@ func classify(host, command string, err error) *Error {
 		return newError(host, command, errConnLost.WithMessage("Delivery attempt cancelled or timed out").Wrap(err))
 	case isNetError(err):
 		return newError(host, command, errConnLost.Wrap(err))
+	case isProtocolError(err):
+		return newError(host, command, errProtocol.WithMessage("Malformed reply from remote server").Wrap(err))
 	}
 	return newError(host, command, mailblocks.ErrTemporary.Wrap(err))
 }
@@ -159,6 +162,12 @@ func isNetError(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.As(err, &re) || errors.As(err, &ae) ||
 		errors.As(err, &ve) || errors.As(err, &ue)
+}
+
+// isProtocolError reports whether err is a reply that could not be parsed.
+func isProtocolError(err error) bool {
+	var pe textproto.ProtocolError
+	return errors.As(err, &pe)
 }
 
 // fromReply converts a remote reply. A code outside 4xx/5xx where an error
