@@ -364,3 +364,16 @@ func TestStoreFailures(t *testing.T) {
 		c.expectEOF()
 	})
 }
+
+// TestPartialLineFlush: a reply is not held back because the start of
+// the next command is already buffered.
+func TestPartialLineFlush(t *testing.T) {
+	_, addr := startServer(t, threeMessages(t), testOptions())
+	c := dialRaw(t, addr)
+	c.prefix("+OK ")
+	_, err := c.c.Write([]byte("USER u\r\nPASS pw\r\nSTAT\r\nQU"))
+	require.NoError(t, err)
+	c.expect("+OK send PASS", "+OK maildrop locked and ready", "+OK 3 90")
+	c.send("IT")
+	c.expect("+OK pop.test POP3 server signing off (3 messages left)")
+}

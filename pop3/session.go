@@ -144,13 +144,23 @@ func (s *session) serve(ctx context.Context) {
 		}
 		// RFC 2449 section 6.6 (PIPELINING): answer a batch of commands
 		// with as few packets as possible; flush only when no further
-		// command is already waiting.
-		if s.r.Buffered() == 0 {
+		// complete command is already waiting.
+		if !s.commandWaiting() {
 			if s.flush() != nil {
 				return
 			}
 		}
 	}
+}
+
+// commandWaiting reports whether a whole command line is buffered.
+func (s *session) commandWaiting() bool {
+	n := s.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.r.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // reply writes one response line.
