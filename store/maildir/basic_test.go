@@ -25,7 +25,7 @@ func newStore(t *testing.T) (*maildir.Store, string) {
 	return s, dir
 }
 
-func openFolder(t *testing.T, s *maildir.Store, name string) store.Folder {
+func openFolder(t testing.TB, s *maildir.Store, name string) store.Folder {
 	t.Helper()
 	ctx := context.Background()
 	mb, err := s.Mailbox(ctx, testUser)

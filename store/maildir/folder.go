@@ -152,7 +152,7 @@ func (f *folder) syncLocked(ctx context.Context, force bool) error {
 		return nil
 	}
 	start := f.mb.s.now()
-	listing := map[string]diskFile{}
+	listing := make(map[string]diskFile, len(f.entries)+16)
 	for _, d := range []byte{'n', 'c'} {
 		if err := readDir(f.path, d, listing); err != nil {
 			return err

@@ -122,7 +122,7 @@ func (f *folder) readIndex() (full bool, err error) {
 	f.uidValidity = uint32(v)
 	f.uidNext = store.UID(n)
 	f.entries = f.entries[:0]
-	f.byBase = make(map[string]*entry, len(old))
+	f.byBase = make(map[string]*entry, max(len(old), int(st.size/64)))
 	f.idxLines = 0
 	f.reuse = old
 	err = f.parseLines(br, int64(len(head)))

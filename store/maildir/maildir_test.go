@@ -26,7 +26,7 @@ func deliver(t *testing.T, s *maildir.Store, body string) store.UID {
 	return uid
 }
 
-func list(t *testing.T, f store.Folder) []store.MessageInfo {
+func list(t testing.TB, f store.Folder) []store.MessageInfo {
 	t.Helper()
 	l, err := f.List(context.Background())
 	require.NoError(t, err)
