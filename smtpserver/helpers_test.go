@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,6 +173,7 @@ func serve(t *testing.T, srv *Server, mode Mode) string {
 			t.Error("Serve did not return after Close")
 		}
 	})
+	servers.Store(l.Addr().String(), srv)
 	return l.Addr().String()
 }
 
@@ -319,4 +321,48 @@ func newLocalListener(t *testing.T) net.Listener {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	return l
+}
+
+func parsePrefixes(ss ...string) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range ss {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}
+
+// syncBuf is a concurrency-safe log buffer.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+func newJSONLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// openSessions counts the sessions of the server listening on addr.
+var servers sync.Map // addr -> *Server
+
+func openSessions(addr string) int {
+	v, ok := servers.Load(addr)
+	if !ok {
+		return 0
+	}
+	srv := v.(*Server)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.conns)
 }

@@ -195,7 +195,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // context of running handlers.
 func (s *Server) Close() error {
 	s.shutdown.Store(true)
-	s.cancel()
+	defer s.cancel() // after the connections are closed, so that nothing more is written
 	s.mu.Lock()
 	s.closed = true
 	var err error
