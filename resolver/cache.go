@@ -135,66 +135,96 @@ func (c *Cache) Flush() {
 
 // LookupMX implements [Resolver].
 func (c *Cache) LookupMX(ctx context.Context, domain string) ([]MX, Info, error) {
-	return cached(c, ctx, "MX", canonical(domain), func(ctx context.Context) ([]MX, Info, error) {
+	key := cacheKey{"MX", canonical(domain)}
+	if v, info, err, ok := fromCache[MX](c, key); ok {
+		return v, info, err
+	}
+	return fetch(c, ctx, key, func(ctx context.Context) ([]MX, Info, error) {
 		return c.r.LookupMX(ctx, domain)
 	})
 }
 
 // LookupIP implements [Resolver].
 func (c *Cache) LookupIP(ctx context.Context, host string) ([]netip.Addr, Info, error) {
-	return cached(c, ctx, "IP", canonical(host), func(ctx context.Context) ([]netip.Addr, Info, error) {
+	key := cacheKey{"IP", canonical(host)}
+	if v, info, err, ok := fromCache[netip.Addr](c, key); ok {
+		return v, info, err
+	}
+	return fetch(c, ctx, key, func(ctx context.Context) ([]netip.Addr, Info, error) {
 		return c.r.LookupIP(ctx, host)
 	})
 }
 
 // LookupTXT implements [Resolver].
 func (c *Cache) LookupTXT(ctx context.Context, name string) ([]string, Info, error) {
-	return cached(c, ctx, "TXT", canonical(name), func(ctx context.Context) ([]string, Info, error) {
+	key := cacheKey{"TXT", canonical(name)}
+	if v, info, err, ok := fromCache[string](c, key); ok {
+		return v, info, err
+	}
+	return fetch(c, ctx, key, func(ctx context.Context) ([]string, Info, error) {
 		return c.r.LookupTXT(ctx, name)
 	})
 }
 
 // LookupPTR implements [Resolver].
 func (c *Cache) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, error) {
-	return cached(c, ctx, "PTR", ip.Unmap().WithZone("").String(), func(ctx context.Context) ([]string, Info, error) {
+	key := cacheKey{"PTR", ip.Unmap().WithZone("").String()}
+	if v, info, err, ok := fromCache[string](c, key); ok {
+		return v, info, err
+	}
+	return fetch(c, ctx, key, func(ctx context.Context) ([]string, Info, error) {
 		return c.r.LookupPTR(ctx, ip)
 	})
 }
 
 // LookupTLSA implements [Resolver].
 func (c *Cache) LookupTLSA(ctx context.Context, port int, proto, host string) ([]TLSA, Info, error) {
-	name := "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)
-	return cached(c, ctx, "TLSA", name, func(ctx context.Context) ([]TLSA, Info, error) {
+	key := cacheKey{"TLSA", "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)}
+	if v, info, err, ok := fromCache[TLSA](c, key); ok {
+		return v, info, err
+	}
+	return fetch(c, ctx, key, func(ctx context.Context) ([]TLSA, Info, error) {
 		return c.r.LookupTLSA(ctx, port, proto, host)
 	})
 }
 
-// cached answers from the cache, or joins the identical lookup in flight,
-// or starts one. The lookup itself runs detached from ctx, so that one
-// caller giving up does not fail the others who wait for it; each caller
-// stops waiting when its own ctx is done.
-func cached[T any](c *Cache, ctx context.Context, typ, name string, lookup func(context.Context) ([]T, Info, error)) ([]T, Info, error) {
-	key := cacheKey{typ, name}
+// fromCache returns the cached answer for key, if there is a fresh one.
+// (The lookup methods build the closure for fetch only after a miss, so
+// that a hit allocates nothing but the copy of the records.)
+func fromCache[T any](c *Cache, key cacheKey) ([]T, Info, error, bool) {
 	now := c.opts.Clock()
 	c.mu.Lock()
-	if el, ok := c.entries[key]; ok {
-		e := el.Value.(*cacheEntry)
-		if now.Before(e.expires) {
-			c.lru.MoveToFront(el)
-			c.stats.Hits++
-			c.mu.Unlock()
-			if c.opts.OnHit != nil {
-				c.opts.OnHit(typ, name)
-			}
-			info := e.info
-			// Report the remaining lifetime, so that a cache in front of
-			// this one does not extend it.
-			info.TTL = e.expires.Sub(now).Truncate(time.Second)
-			val, _ := e.val.([]T)
-			return slices.Clone(val), info, e.err
-		}
-		c.removeLocked(el)
+	el, ok := c.entries[key]
+	if !ok {
+		c.mu.Unlock()
+		return nil, Info{}, nil, false
 	}
+	e := el.Value.(*cacheEntry)
+	if !now.Before(e.expires) {
+		c.removeLocked(el)
+		c.mu.Unlock()
+		return nil, Info{}, nil, false
+	}
+	c.lru.MoveToFront(el)
+	c.stats.Hits++
+	c.mu.Unlock()
+	if c.opts.OnHit != nil {
+		c.opts.OnHit(key.typ, key.name)
+	}
+	info := e.info
+	// Report the remaining lifetime, so that a cache in front of this one
+	// does not extend it.
+	info.TTL = e.expires.Sub(now).Truncate(time.Second)
+	val, _ := e.val.([]T)
+	return slices.Clone(val), info, e.err, true
+}
+
+// fetch joins the identical lookup in flight, or starts one. The lookup
+// itself runs detached from ctx, so that one caller giving up does not
+// fail the others who wait for it; each caller stops waiting when its own
+// ctx is done.
+func fetch[T any](c *Cache, ctx context.Context, key cacheKey, lookup func(context.Context) ([]T, Info, error)) ([]T, Info, error) {
+	c.mu.Lock()
 	cl, joined := c.inflight[key]
 	if joined {
 		c.stats.Coalesced++
@@ -208,12 +238,12 @@ func cached[T any](c *Cache, ctx context.Context, typ, name string, lookup func(
 	}
 	c.mu.Unlock()
 	if c.opts.OnMiss != nil {
-		c.opts.OnMiss(typ, name)
+		c.opts.OnMiss(key.typ, key.name)
 	}
 	select {
 	case <-cl.done:
 	case <-ctx.Done():
-		return nil, Info{}, &Error{Kind: contextKind(ctx.Err()), Type: typ, Name: name, Err: ctx.Err()}
+		return nil, Info{}, &Error{Kind: contextKind(ctx.Err()), Type: key.typ, Name: key.name, Err: ctx.Err()}
 	}
 	val, _ := cl.val.([]T)
 	if joined {
