@@ -204,14 +204,8 @@ func (c *Client) Close() error { return c.conn.Close() }
 // cmd sends a command and reads its single-line response. It finishes
 // any message still being read first.
 func (c *Client) cmd(ctx context.Context, name, args string) (string, error) {
-	if c.err != nil {
-		return "", c.err
-	}
-	if c.open != nil {
-		c.open.Close()
-		if c.err != nil {
-			return "", c.err
-		}
+	if err := c.begin(); err != nil {
+		return "", err
 	}
 	stop := c.watch(ctx)
 	defer stop()
@@ -219,6 +213,18 @@ func (c *Client) cmd(ctx context.Context, name, args string) (string, error) {
 		return "", err
 	}
 	return c.response(name)
+}
+
+// begin readies the connection for a command: it fails if the
+// connection is unusable and finishes reading an open message.
+func (c *Client) begin() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.open != nil {
+		c.open.Close()
+	}
+	return c.err
 }
 
 func (c *Client) send(name, args string) error {
@@ -376,11 +382,8 @@ func (c *Client) Auth(ctx context.Context, a sasl.Client) error {
 			sendIR = true
 		}
 	}
-	if c.err != nil {
-		return c.err
-	}
-	if c.open != nil {
-		c.open.Close()
+	if err := c.begin(); err != nil {
+		return err
 	}
 	stop := c.watch(ctx)
 	defer stop()
