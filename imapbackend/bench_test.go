@@ -50,7 +50,16 @@ func benchMessage(r *rand.Rand, i int) string {
 //
 //	go test -run '^$' -bench IMAP -benchtime 5x ./imapbackend/
 func BenchmarkIMAP(b *testing.B) {
-	st := newMaildirStore(b)
+	benchIMAP(b, newMaildirStore(b), []int{0, -1})
+}
+
+// BenchmarkIMAPMemstore is BenchmarkIMAP over store/memstore: the cost of
+// the backend and the protocol without the file system.
+func BenchmarkIMAPMemstore(b *testing.B) {
+	benchIMAP(b, newTestStore(b), []int{0})
+}
+
+func benchIMAP(b *testing.B, st testStore, caches []int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	ctx := context.Background()
 	for i := 0; i < benchMessages; i++ {
@@ -58,11 +67,12 @@ func BenchmarkIMAP(b *testing.B) {
 		require.NoError(b, err)
 	}
 
-	for _, variant := range []struct {
-		name  string
-		cache int
-	}{{"cached", 0}, {"nocache", -1}} {
-		ts := newTestServerStore(b, st, Options{CacheSize: variant.cache})
+	for _, cache := range caches {
+		variant := struct{ name string }{"cached"}
+		if cache < 0 {
+			variant.name = "nocache"
+		}
+		ts := newTestServerStore(b, st, Options{CacheSize: cache})
 		c := ts.dial(b, nil)
 		_, err := c.Select("INBOX", nil).Wait()
 		require.NoError(b, err)

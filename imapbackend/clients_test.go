@@ -42,6 +42,7 @@ func TestPythonImaplib(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	var rep struct {
 		List           []string `json:"list"`
+		LSub           []string `json:"lsub"`
 		Exists         int      `json:"exists"`
 		SearchUnseen   string   `json:"search_unseen"`
 		SearchFrom     string   `json:"search_from"`
@@ -57,6 +58,7 @@ func TestPythonImaplib(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(out, &rep), "%s", out)
 	assert.Contains(t, strings.Join(rep.List, "\n"), `(\HasNoChildren \Sent) "/" "Sent"`)
+	assert.Contains(t, strings.Join(rep.LSub, "\n"), `"/" "Trash"`)
 	assert.Equal(t, 2, rep.Exists)
 	assert.Equal(t, "1 2", rep.SearchUnseen)
 	assert.Equal(t, "1", rep.SearchFrom)

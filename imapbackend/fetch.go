@@ -124,11 +124,11 @@ func (r *msgReader) bytes() ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	buf := bytes.NewBuffer(make([]byte, 0, r.size+1))
-	if _, err := buf.ReadFrom(rc); err != nil {
+	raw, err := readSized(rc, r.size)
+	if err != nil {
 		return nil, r.s.mapError("read message", err, false)
 	}
-	r.raw = buf.Bytes()
+	r.raw = raw
 	if r.p.header == nil {
 		r.p.header = headerOf(r.raw)
 		r.dirty = true
@@ -411,4 +411,26 @@ func partialRange(total int64, p *imap.SectionPartial) (int64, int64) {
 		n = 0
 	}
 	return p.Offset, n
+}
+
+// readSized reads all of rc, expecting size octets (the store's
+// RFC822.SIZE) so that the common case is one exact allocation.
+func readSized(rc io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > 64<<20 {
+		return io.ReadAll(rc)
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(rc, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return buf[:n], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The store's size was short: keep whatever follows.
+	rest, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, rest...), nil
 }

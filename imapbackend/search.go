@@ -321,26 +321,34 @@ func containsFold(hay, needle []byte) bool {
 		return true
 	}
 	if isASCII(needle) {
-		first := lowerASCII(needle[0])
-		upper := first
-		if 'a' <= first && first <= 'z' {
-			upper = first - ('a' - 'A')
-		}
-		for i := 0; i+len(needle) <= len(hay); i++ {
-			c := hay[i]
-			if c != first && c != upper {
-				continue
-			}
-			if equalFoldASCIIBytes(hay[i:i+len(needle)], needle) {
-				return true
-			}
-		}
-		return false
+		return indexFold(hay, needle) >= 0
 	}
 	if !utf8.Valid(hay) {
 		return bytes.Contains(bytes.ToLower(hay), bytes.ToLower(needle))
 	}
 	return strings.Contains(strings.ToLower(string(hay)), strings.ToLower(string(needle)))
+}
+
+// indexFold is bytes.Index with ASCII case folding; needle must be ASCII.
+func indexFold(hay, needle []byte) int {
+	if len(needle) == 0 {
+		return 0
+	}
+	first := lowerASCII(needle[0])
+	upper := first
+	if 'a' <= first && first <= 'z' {
+		upper = first - ('a' - 'A')
+	}
+	for i := 0; i+len(needle) <= len(hay); i++ {
+		c := hay[i]
+		if c != first && c != upper {
+			continue
+		}
+		if equalFoldASCIIBytes(hay[i:i+len(needle)], needle) {
+			return i
+		}
+	}
+	return -1
 }
 
 func isASCII(b []byte) bool {
@@ -394,31 +402,19 @@ func matchDate(t, since, before time.Time) bool {
 // its raw octets: a transfer encoding (RFC 2045 6), encoded words (RFC
 // 2047) or a charset other than ASCII and UTF-8.
 func mayBeEncoded(raw []byte) bool {
-	for _, marker := range [][]byte{[]byte("base64"), []byte("quoted-printable"), []byte("=?"), []byte("charset=")} {
-		if containsFold(raw, marker) {
-			if string(marker) != "charset=" {
-				return true
-			}
-			// A charset parameter matters unless every one is UTF-8 or
-			// US-ASCII.
-			if hasOtherCharset(raw) {
-				return true
-			}
-		}
+	if bytes.Contains(raw, []byte("=?")) || indexFold(raw, []byte("base64")) >= 0 ||
+		indexFold(raw, []byte("quoted-printable")) >= 0 {
+		return true
 	}
-	return false
-}
-
-func hasOtherCharset(raw []byte) bool {
-	low := bytes.ToLower(raw)
+	rest := raw
 	for {
-		i := bytes.Index(low, []byte("charset="))
+		i := indexFold(rest, []byte("charset="))
 		if i < 0 {
 			return false
 		}
-		low = low[i+len("charset="):]
-		v := bytes.TrimLeft(low, `"`)
-		if !bytes.HasPrefix(v, []byte("utf-8")) && !bytes.HasPrefix(v, []byte("us-ascii")) {
+		rest = rest[i+len("charset="):]
+		v := bytes.TrimLeft(rest, `"`)
+		if indexFold(v[:min(len(v), 5)], []byte("utf-8")) != 0 && indexFold(v[:min(len(v), 8)], []byte("us-ascii")) != 0 {
 			return true
 		}
 	}

@@ -23,6 +23,7 @@ if True:
     check(*m.starttls(ssl_context=ctx))
     check(*m.login(user, password))
     out["list"] = [l.decode() for l in check(*m.list())]
+    out["lsub"] = [l.decode() for l in check(*m.lsub()) if l]
     out["exists"] = int(check(*m.select("INBOX"))[0])
     out["search_unseen"] = check(*m.search(None, "UNSEEN"))[0].decode()
     out["search_from"] = check(*m.search(None, "FROM", '"bob"'))[0].decode()
