@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/store"
 )
 
 const (
@@ -376,4 +378,49 @@ func TestPartialLineFlush(t *testing.T) {
 	c.expect("+OK send PASS", "+OK maildrop locked and ready", "+OK 3 90")
 	c.send("IT")
 	c.expect("+OK pop.test POP3 server signing off (3 messages left)")
+}
+
+// brokenStore fails where told to.
+type brokenStore struct {
+	*testStore
+	authErr, mailboxErr error
+}
+
+func (b brokenStore) Authenticate(ctx context.Context, username, password string) (string, error) {
+	if b.authErr != nil {
+		return "", b.authErr
+	}
+	return b.testStore.Authenticate(ctx, username, password)
+}
+
+func (b brokenStore) Mailbox(ctx context.Context, user string) (store.Mailbox, error) {
+	if b.mailboxErr != nil {
+		return nil, b.mailboxErr
+	}
+	return b.testStore.Mailbox(ctx, user)
+}
+
+func TestLoginStoreErrors(t *testing.T) {
+	tests := []struct {
+		name                string
+		authErr, mailboxErr error
+		want                string
+	}{
+		{"auth backend down", errors.New("db down"), nil, "-ERR [SYS/TEMP] authentication temporarily unavailable"},
+		{"unknown user", store.ErrNoSuchUser, nil, "-ERR [AUTH] authentication failed"},
+		{"no mailbox", nil, store.ErrNoSuchUser, "-ERR [SYS/PERM] never heard of mailbox"},
+		{"mailbox unavailable", nil, errors.New("disk gone"), "-ERR [SYS/TEMP] unable to open maildrop"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := brokenStore{threeMessages(t), tt.authErr, tt.mailboxErr}
+			_, addr := startServer(t, st, testOptions())
+			c := dialRaw(t, addr)
+			c.prefix("+OK ")
+			c.send("USER u", "PASS pw")
+			c.expect("+OK send PASS", tt.want)
+			// Still in the AUTHORIZATION state.
+			c.cmd("STAT", "-ERR command not valid in this state")
+		})
+	}
 }
