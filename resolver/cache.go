@@ -192,25 +192,29 @@ func (c *Cache) LookupTLSA(ctx context.Context, port int, proto, host string) ([
 // (The lookup methods build the closure for fetch only after a miss, so
 // that a hit allocates nothing but the copy of the records.)
 func fromCache[T any](c *Cache, key cacheKey) ([]T, Info, error, bool) {
-	now := c.opts.Clock()
 	c.mu.Lock()
+	v, info, err, ok := hitLocked[T](c, key)
+	c.mu.Unlock()
+	if ok && c.opts.OnHit != nil {
+		c.opts.OnHit(key.typ, key.name)
+	}
+	return v, info, err, ok
+}
+
+// hitLocked looks key up in the cache, dropping it if it expired.
+func hitLocked[T any](c *Cache, key cacheKey) ([]T, Info, error, bool) {
 	el, ok := c.entries[key]
 	if !ok {
-		c.mu.Unlock()
 		return nil, Info{}, nil, false
 	}
 	e := el.Value.(*cacheEntry)
+	now := c.opts.Clock()
 	if !now.Before(e.expires) {
 		c.removeLocked(el)
-		c.mu.Unlock()
 		return nil, Info{}, nil, false
 	}
 	c.lru.MoveToFront(el)
 	c.stats.Hits++
-	c.mu.Unlock()
-	if c.opts.OnHit != nil {
-		c.opts.OnHit(key.typ, key.name)
-	}
 	info := e.info
 	// Report the remaining lifetime, so that a cache in front of this one
 	// does not extend it.
@@ -225,6 +229,14 @@ func fromCache[T any](c *Cache, key cacheKey) ([]T, Info, error, bool) {
 // ctx is done.
 func fetch[T any](c *Cache, ctx context.Context, key cacheKey, lookup func(context.Context) ([]T, Info, error)) ([]T, Info, error) {
 	c.mu.Lock()
+	// The lookup that fromCache missed may have completed since.
+	if v, info, err, ok := hitLocked[T](c, key); ok {
+		c.mu.Unlock()
+		if c.opts.OnHit != nil {
+			c.opts.OnHit(key.typ, key.name)
+		}
+		return v, info, err
+	}
 	cl, joined := c.inflight[key]
 	if joined {
 		c.stats.Coalesced++
