@@ -146,3 +146,44 @@ func TestNoop(t *testing.T) {
 	assert.EqualValues(t, 4, msgs[0].UID)
 	assert.Equal(t, "Résumé attached", msgs[0].Envelope.Subject)
 }
+
+// TestSelectedFolderDeleted: when another session deletes the selected
+// folder, the session ends with BYE rather than show a ghost.
+func TestSelectedFolderDeleted(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	a := ts.dial(t, nil)
+	require.NoError(t, a.Create("Doomed", nil).Wait())
+	_, err := a.Select("Doomed", nil).Wait()
+	require.NoError(t, err)
+	b := ts.dial(t, nil)
+	require.NoError(t, b.Delete("Doomed").Wait())
+	require.Eventually(t, func() bool { return a.Noop().Wait() != nil }, waitFor, 20*time.Millisecond)
+	select {
+	case <-a.Closed():
+	case <-time.After(waitFor):
+		t.Fatal("connection not closed")
+	}
+}
+
+// TestAppendToSelected: APPEND and COPY into the selected mailbox are
+// announced with EXISTS in the same command's responses.
+func TestAppendToSelected(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.deliver(t, "INBOX", msgPlain)
+	var u updates
+	c := ts.dial(t, &imapclient.Options{UnilateralDataHandler: u.handler()})
+	_, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	ac := c.Append("INBOX", int64(len(msgPlain)), nil)
+	_, err = ac.Write([]byte(msgPlain))
+	require.NoError(t, err)
+	require.NoError(t, ac.Close())
+	_, err = ac.Wait()
+	require.NoError(t, err)
+	exists, _, _ := u.snapshot()
+	assert.Equal(t, []uint32{2}, exists)
+	_, err = c.Copy(imap.SeqSetNum(1, 2), "INBOX").Wait()
+	require.NoError(t, err)
+	exists, _, _ = u.snapshot()
+	assert.Equal(t, []uint32{2, 4}, exists)
+}

@@ -146,6 +146,9 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, s.mapError("append", err, true)
 	}
+	// RFC 3501 6.3.11: APPEND to the selected mailbox is announced with
+	// EXISTS at once, not when the store's event arrives.
+	s.touched(f.Name())
 	st, err := f.Status(s.ctx)
 	if err != nil {
 		return nil, s.mapError("append", err, false)

@@ -147,6 +147,16 @@ func (s *session) clearSel() {
 	s.mu.Unlock()
 }
 
+// touched marks the selected folder for a rescan when this session
+// changed folder name behind the view's back (APPEND, COPY into it).
+func (s *session) touched(name string) {
+	s.mu.Lock()
+	if s.selName != "" && sameFolder(s.selName, name) {
+		s.dirty = true
+	}
+	s.mu.Unlock()
+}
+
 // Poll reports changes of the selected folder after a command (RFC 3501
 // 7: untagged EXISTS, EXPUNGE and FETCH FLAGS). EXPUNGE is held back while
 // allowExpunge is false (during FETCH, STORE and SEARCH, RFC 3501 7.4.1).

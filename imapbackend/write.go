@@ -119,6 +119,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if err != nil {
 		return nil, s.mapError("copy", err, true)
 	}
+	s.touched(name)
 	return copyData(res), nil
 }
 
