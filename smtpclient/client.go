@@ -30,6 +30,11 @@ type Client struct {
 	dials    atomic.Int64
 }
 
+// The queue's Deliverer, declared there (layer rule: no import).
+var _ interface {
+	Deliver(ctx context.Context, env *mailblocks.Envelope, body io.ReaderAt, size int64) []mailblocks.DeliveryStatus
+} = (*Client)(nil)
+
 // New returns a Client configured by opts (see Options for the defaults).
 func New(opts Options) *Client {
 	cl := &Client{opts: opts, timeouts: opts.Timeouts.withDefaults()}
