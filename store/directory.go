@@ -204,7 +204,8 @@ func validateQuota(q Quota) error {
 	return nil
 }
 
-// SetPassword replaces a user's password hash (hash as in AddUser).
+// SetPassword replaces a user's password hash (hash as in AddUser); an
+// empty password disables password login.
 // ErrNoSuchUser for an unknown user.
 func (d *DirectoryData) SetPassword(addr, password string, hash func(string) (string, error)) error {
 	rec, ok := d.User(addr)
