@@ -1,6 +1,7 @@
 package smtpclient_test
 
 import (
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -171,4 +172,47 @@ func TestIDNDomain(t *testing.T) {
 	require.Len(t, srv7.Messages(), 1)
 	assert.Equal(t, []string{"<b@xn--bcher-kva.test>"}, srv7.Messages()[0].Rcpts)
 	assert.Equal(t, "<a@xn--gre-6ka8l.test> BODY=8BITMIME", srv7.Messages()[0].From)
+}
+
+// TestMXTLS: certificates are verified against the MX host name; a
+// REQUIRETLS message skips an MX without REQUIRETLS and goes to the next.
+func TestMXTLS(t *testing.T) {
+	cert, roots := testCert(t, "mx1.req.test", "mx2.req.test")
+	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	lns, port := listenSamePort(t, "127.0.0.2", "127.0.0.3")
+	mx1 := serveFake(t, lns[0], script{Ext: []string{"STARTTLS", "8BITMIME"}, TLS: tcfg})
+	mx2 := serveFake(t, lns[1], script{Ext: []string{"STARTTLS", "REQUIRETLS"}, TLS: tcfg})
+	dns := dnstest.NewServer(t,
+		"req.test. MX 10 mx1.req.test.",
+		"req.test. MX 20 mx2.req.test.",
+		"mx1.req.test. A 127.0.0.2",
+		"mx2.req.test. A 127.0.0.3",
+		"wrongname.test. MX 10 other.wrongname.test.",
+		"other.wrongname.test. A 127.0.0.2",
+	)
+	verify := func(string) smtpclient.TLSPolicy { return smtpclient.TLSVerify }
+	c := newClient(t, smtpclient.Options{Resolver: newResolver(t, dns), Port: port, Policy: verify,
+		TLSConfig: &tls.Config{RootCAs: roots}})
+
+	st := deliver(t, c, envelope("a@sender.test", "b@req.test"), testBody)
+	require.NoError(t, st[0].Err)
+	assert.Equal(t, "mx1.req.test", st[0].RemoteHost)
+	require.Len(t, mx1.Messages(), 1)
+	assert.True(t, mx1.Messages()[0].TLS)
+
+	env := envelope("a@sender.test", "b@req.test")
+	env.RequireTLS = true
+	st = deliver(t, c, env, testBody)
+	require.NoError(t, st[0].Err)
+	assert.Equal(t, "mx2.req.test", st[0].RemoteHost)
+	require.Len(t, mx2.Messages(), 1)
+	assert.Contains(t, mx2.Messages()[0].From, "REQUIRETLS")
+	assert.Len(t, mx1.Messages(), 1, "nothing more went to the MX without REQUIRETLS")
+
+	// The certificate does not name the MX host: verification fails, and
+	// under a required policy that is a temporary failure.
+	st = deliver(t, c, envelope("a@sender.test", "b@wrongname.test"), testBody)
+	_, me := reply(t, st[0].Err)
+	assert.Equal(t, "4.7.5", me.Enhanced.String())
+	assert.Len(t, mx1.Messages(), 1)
 }
