@@ -58,6 +58,8 @@ const (
 	maxRecordLen = 16 << 20
 	// maxCommitBatch bounds the renames done per directory fsync.
 	maxCommitBatch = 4096
+	// loadReaders is the number of goroutines reading the spool at Open.
+	loadReaders = 8
 )
 
 type fileSpool struct {
@@ -287,21 +289,40 @@ func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
 			s.log.Warn("queue: unexpected file in spool", "file", filepath.Join(s.msgDir, n))
 		}
 	}
-	// IDs start with their creation time: oldest first.
+	// IDs start with their creation time: oldest first. Several readers
+	// work at once because reading 100,000 small files is bound by the
+	// latency of the filesystem, not by the CPU.
 	slices.Sort(msgs)
+	ids := make(chan string)
+	var wg sync.WaitGroup
+	for range loadReaders {
+		wg.Go(func() {
+			for id := range ids {
+				rec, err := s.readMessage(id, states[id])
+				if err != nil {
+					s.quarantine(id, err)
+					continue
+				}
+				fn(rec)
+			}
+		})
+	}
+	var err error
 	for _, id := range msgs {
-		if err := ctx.Err(); err != nil {
-			return err
+		if err = ctx.Err(); err != nil {
+			break
 		}
-		rec, err := s.readMessage(id, states[id])
-		delete(states, id)
-		if err != nil {
-			s.quarantine(id, err)
-			continue
-		}
-		fn(rec)
+		ids <- id
+	}
+	close(ids)
+	wg.Wait()
+	if err != nil {
+		return err
 	}
 	// A state file without its message: a removal was interrupted.
+	for _, id := range msgs {
+		delete(states, id)
+	}
 	for id := range states {
 		os.Remove(filepath.Join(s.msgDir, id+stateSuffix))
 	}
@@ -322,10 +343,12 @@ func (s *fileSpool) readMessage(id string, hasState bool) (*record, error) {
 	if size < trailerLen {
 		return nil, errors.New("file too short")
 	}
-	var tr [trailerLen]byte
-	if _, err := f.ReadAt(tr[:], size-trailerLen); err != nil {
+	// One read of the tail usually gets the trailer and the record.
+	tail := make([]byte, min(size, 4096))
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
 		return nil, err
 	}
+	tr := tail[len(tail)-trailerLen:]
 	if tr[0] != '\n' || string(tr[13:]) != trailerMagic {
 		return nil, errors.New("bad trailer (truncated?)")
 	}
@@ -333,9 +356,14 @@ func (s *fileSpool) readMessage(id string, hasState bool) (*record, error) {
 	if err != nil || n <= 0 || n > maxRecordLen || n > size-trailerLen {
 		return nil, errors.New("bad record length in trailer")
 	}
-	meta := make([]byte, n)
-	if _, err := f.ReadAt(meta, size-trailerLen-n); err != nil {
-		return nil, err
+	var meta []byte
+	if n <= int64(len(tail)-trailerLen) {
+		meta = tail[len(tail)-trailerLen-int(n) : len(tail)-trailerLen]
+	} else {
+		meta = make([]byte, n)
+		if _, err := f.ReadAt(meta, size-trailerLen-n); err != nil {
+			return nil, err
+		}
 	}
 	rec := new(record)
 	if err := json.Unmarshal(meta, rec); err != nil {

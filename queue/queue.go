@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailblocks/mailblocks"
@@ -249,7 +250,7 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 	go func() {
 		defer q.bg.Done()
 		defer close(q.loaded)
-		n := 0
+		var n atomic.Int64
 		err := sp.load(q.ctx, func(rec *record) {
 			q.mu.Lock()
 			pending := q.addLocked(rec)
@@ -262,13 +263,13 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 				return
 			}
 			q.Wake()
-			n++
+			n.Add(1)
 		})
 		if err != nil && q.ctx.Err() == nil {
 			q.log.Error("queue: loading spool", "error", err)
 		}
-		if n > 0 {
-			q.log.Info("queue: loaded messages from spool", "count", n)
+		if n.Load() > 0 {
+			q.log.Info("queue: loaded messages from spool", "count", n.Load())
 		}
 	}()
 	return q

@@ -24,8 +24,8 @@ type spool interface {
 	remove(id string) error
 	// openBody returns the body of the message.
 	openBody(rec *record) (bodyReader, error)
-	// load calls fn for every message stored by a previous run, oldest
-	// first, until ctx is done.
+	// load calls fn for every message stored by a previous run, roughly
+	// oldest first, until ctx is done. fn may be called concurrently.
 	load(ctx context.Context, fn func(*record)) error
 	// close releases the spool; no call may be in progress.
 	close() error
