@@ -89,6 +89,35 @@ func BenchmarkDeliver(b *testing.B) {
 	b.Run("no-reuse", func(b *testing.B) { benchDeliver(b, port, 1) })
 }
 
+// BenchmarkDeliverParallel delivers from 8 goroutines at once over
+// pooled sessions (MaxIdlePerHost 8), as a queue with a per-domain
+// concurrency of 8 would.
+func BenchmarkDeliverParallel(b *testing.B) {
+	port, stop, err := startDiscard()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stop()
+	c := smtpclient.New(smtpclient.Options{Hostname: "client.test", Port: port, MaxIdlePerHost: 8})
+	defer c.Close()
+	body := message4K()
+	env := envelope("a@sender.test", "b@[127.0.0.1]")
+	b.SetBytes(int64(len(body)))
+	b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			st := c.Deliver(context.Background(), env, strings.NewReader(body), int64(len(body)))
+			if st[0].Err != nil {
+				b.Error(st[0].Err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(c.Dials()), "dials")
+}
+
 // BenchmarkDeliverSmtpSink is the same into Postfix's smtp-sink.
 func BenchmarkDeliverSmtpSink(b *testing.B) {
 	s := startSinkNoDump(b)

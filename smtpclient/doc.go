@@ -10,8 +10,11 @@
 // MX records is its own implicit MX; a null MX (RFC 7505) fails permanently
 // with 5.1.10, a non-existent domain with 5.1.2, a DNS failure temporarily
 // with 4.4.3. The next host is tried when a connection fails, the greeting
-// or EHLO is refused, or the TLS policy cannot be met; once a host has
-// accepted MAIL its answers are final. Address literals (user@[192.0.2.1])
+// or EHLO is refused (4xx or 5xx, like Postfix's smtp_skip_5xx_greeting),
+// or the TLS policy cannot be met; once a host has taken the session its
+// answers to MAIL, RCPT and DATA are final. When every host fails, the
+// result is temporary if any of them failed temporarily (a later attempt
+// may reach it), else the last permanent failure. Address literals (user@[192.0.2.1])
 // are delivered to that address. In smarthost mode every message goes to
 // one relay, optionally with AUTH PLAIN or LOGIN (RFC 4954, RFC 4616) over
 // STARTTLS or implicit TLS (RFC 8314).
