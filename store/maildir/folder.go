@@ -61,8 +61,9 @@ type folder struct {
 	byBase      map[string]*entry
 	reuse       map[string]*entry // during a full re-read
 	idxStamp    stamp
-	idxOff      int64 // end of the last complete line
-	idxLines    int   // lines in the file, dead ones included
+	idxGen      string // random token of the index file's header
+	idxOff      int64  // end of the last complete line
+	idxLines    int    // lines in the file, dead ones included
 	keywords    []string
 	kwStamp     stamp
 	scanned     bool
@@ -151,7 +152,9 @@ func (f *folder) syncLocked(ctx context.Context, force bool) error {
 	if !force && !full && f.scanned && ns == f.newStamp && cs == f.curStamp && !f.dirty(ns) && !f.dirty(cs) {
 		return nil
 	}
-	start := f.mb.s.now()
+	// Real time, not Options.Clock: it is compared with file system
+	// timestamps.
+	start := time.Now()
 	listing := make(map[string]diskFile, len(f.entries)+16)
 	for _, d := range []byte{'n', 'c'} {
 		if err := readDir(f.path, d, listing); err != nil {

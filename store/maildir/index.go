@@ -20,7 +20,7 @@ import (
 // The per-folder index, "mailblocks-uidlist", gives every message its UID
 // (RFC 3501 2.3.1.1) and remembers what List needs without opening files:
 //
-//	mailblocks-uidlist 1 <uidvalidity> <uidnext>
+//	mailblocks-uidlist 1 <uidvalidity> <uidnext> <generation>
 //	<uid> <internal date, unix seconds> <CRLF size> <base name>
 //	...
 //
@@ -87,7 +87,7 @@ func (f *folder) readIndex() (full bool, err error) {
 		return false, fmt.Errorf("maildir: %w", err)
 	}
 	defer fh.Close()
-	if f.idxRead && st.ino == f.idxStamp.ino && st.size >= f.idxOff {
+	if f.idxRead && st.ino == f.idxStamp.ino && st.size >= f.idxOff && f.sameGeneration(fh) {
 		// Appended by another writer: parse the new lines only.
 		if _, err := fh.Seek(f.idxOff, io.SeekStart); err != nil {
 			return false, fmt.Errorf("maildir: %w", err)
@@ -115,6 +115,10 @@ func (f *folder) readIndex() (full bool, err error) {
 	if err1 != nil || err2 != nil || v == 0 || n == 0 {
 		return false, fmt.Errorf("maildir: %s: bad header", path)
 	}
+	f.idxGen = ""
+	if len(fields) > 2 {
+		f.idxGen = fields[2]
+	}
 	old := f.byBase
 	if uint32(v) != f.uidValidity {
 		old = nil
@@ -136,6 +140,20 @@ func (f *folder) readIndex() (full bool, err error) {
 	f.idxStamp = st
 	f.idxRead = true
 	return true, nil
+}
+
+// sameGeneration reports whether the open index is the file we read
+// before: every rewrite writes a new random generation into the header,
+// because a rewritten file may get the inode number of an older one back.
+func (f *folder) sameGeneration(fh *os.File) bool {
+	var buf [128]byte
+	n, _ := fh.ReadAt(buf[:], 0)
+	head, _, ok := strings.Cut(string(buf[:n]), "\n")
+	if !ok || !strings.HasPrefix(head, indexMagic) {
+		return false
+	}
+	fields := strings.Fields(head[len(indexMagic):])
+	return len(fields) > 2 && fields[2] == f.idxGen
 }
 
 // parseLines reads index lines from r, which starts at offset off.
@@ -219,7 +237,8 @@ func (f *folder) createIndex() error {
 // when live is false), atomically.
 func (f *folder) rewriteIndex(liveOnly bool) error {
 	var b []byte
-	b = fmt.Appendf(b, "%s%d %d\n", indexMagic, f.uidValidity, f.uidNext)
+	gen := randHex(8)
+	b = fmt.Appendf(b, "%s%d %d %s\n", indexMagic, f.uidValidity, f.uidNext, gen)
 	lines := 0
 	for _, e := range f.entries {
 		if liveOnly && e.loc == 0 {
@@ -236,7 +255,7 @@ func (f *folder) rewriteIndex(liveOnly bool) error {
 	if err != nil {
 		return fmt.Errorf("maildir: %w", err)
 	}
-	f.idxStamp, f.idxOff, f.idxLines, f.idxRead = st, int64(len(b)), lines, true
+	f.idxStamp, f.idxOff, f.idxLines, f.idxRead, f.idxGen = st, int64(len(b)), lines, true, gen
 	return nil
 }
 
