@@ -26,6 +26,30 @@ func benchMessage(i int) string {
 	return b.String()
 }
 
+// newBenchStore returns a maildir or memstore with the user u@example.org
+// and messages of ~4 KB in its INBOX, and their total size.
+func newBenchStore(b *testing.B, name string, messages int) (benchStore, int64) {
+	ctx := context.Background()
+	var st benchStore
+	switch name {
+	case "maildir":
+		md, err := maildir.Open(b.TempDir(), maildir.Options{NoFsync: true, HashPassword: memstore.InsecureFastHash})
+		require.NoError(b, err)
+		st = md
+	default:
+		st = memstore.New(memstore.Options{HashPassword: memstore.InsecureFastHash})
+	}
+	require.NoError(b, st.AddUser(ctx, "u@example.org", "pw", store.Quota{}))
+	var total int64
+	for i := range messages {
+		m := benchMessage(i)
+		total += int64(len(m))
+		_, err := st.Deliver(ctx, "u@example.org", strings.NewReader(m), store.DeliverOptions{})
+		require.NoError(b, err)
+	}
+	return st, total
+}
+
 type benchStore interface {
 	Store
 	store.Deliverer
@@ -39,28 +63,10 @@ type benchStore interface {
 //	go test -run XXX -bench RetrieveAll -benchtime 3x ./pop3
 func BenchmarkRetrieveAll(b *testing.B) {
 	const messages = 10000
-	stores := map[string]func(b *testing.B) benchStore{
-		"maildir": func(b *testing.B) benchStore {
-			st, err := maildir.Open(b.TempDir(), maildir.Options{NoFsync: true, HashPassword: memstore.InsecureFastHash})
-			require.NoError(b, err)
-			return st
-		},
-		"memstore": func(b *testing.B) benchStore {
-			return memstore.New(memstore.Options{HashPassword: memstore.InsecureFastHash})
-		},
-	}
 	for _, name := range []string{"maildir", "memstore"} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			st := stores[name](b)
-			require.NoError(b, st.AddUser(ctx, "u@example.org", "pw", store.Quota{}))
-			var total int64
-			for i := range messages {
-				m := benchMessage(i)
-				total += int64(len(m))
-				_, err := st.Deliver(ctx, "u@example.org", strings.NewReader(m), store.DeliverOptions{})
-				require.NoError(b, err)
-			}
+			st, total := newBenchStore(b, name, messages)
 			opts := testOptions()
 			_, addr := startServer(b, st, opts)
 			b.SetBytes(total)
@@ -82,6 +88,57 @@ func BenchmarkRetrieveAll(b *testing.B) {
 				}
 				require.Equal(b, total, got)
 				require.NoError(b, c.Quit(ctx))
+			}
+			b.ReportMetric(float64(messages*b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkRetrieveAllPipelined is BenchmarkRetrieveAll with the RETR
+// commands pipelined (RFC 2449 PIPELINING) in batches of 100, as a
+// collector could send them: it measures the server rather than the
+// round trips.
+//
+//	go test -run XXX -bench RetrieveAllPipelined -benchtime 3x ./pop3
+func BenchmarkRetrieveAllPipelined(b *testing.B) {
+	const messages, batch = 10000, 100
+	for _, name := range []string{"maildir", "memstore"} {
+		b.Run(name, func(b *testing.B) {
+			st, total := newBenchStore(b, name, messages)
+			_, addr := startServer(b, st, testOptions())
+			b.SetBytes(total)
+			b.ResetTimer()
+			for b.Loop() {
+				c := dialRaw(b, addr)
+				c.prefix("+OK ")
+				c.send("USER u@example.org", "PASS pw")
+				c.expect("+OK send PASS", "+OK maildrop locked and ready")
+				var got int64
+				for first := 1; first <= messages; first += batch {
+					var cmds strings.Builder
+					for n := first; n < first+batch; n++ {
+						fmt.Fprintf(&cmds, "RETR %d\r\n", n)
+					}
+					_, err := c.c.Write([]byte(cmds.String()))
+					require.NoError(b, err)
+					for range batch {
+						c.prefix("+OK ")
+						for {
+							l, err := c.r.ReadSlice('\n')
+							require.NoError(b, err)
+							if string(l) == ".\r\n" {
+								break
+							}
+							got += int64(len(l))
+							if l[0] == '.' {
+								got--
+							}
+						}
+					}
+				}
+				require.Equal(b, total, got)
+				c.cmd("QUIT", "+OK pop.test POP3 server signing off (10000 messages left)")
+				c.c.Close()
 			}
 			b.ReportMetric(float64(messages*b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
