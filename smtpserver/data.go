@@ -39,7 +39,7 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks.Envelope, error) {
 	cfg := s.cfg()
 	c := s.c
-	env := s.env
+	env := s.getEnv()
 	if env == nil || len(env.Recipients) == 0 { // go-smtp prevents it
 		io.Copy(io.Discard, r)
 		return env, &mailblocks.Error{Code: 503, Enhanced: mailblocks.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}

@@ -133,7 +133,7 @@ func (r *recorder) next(t *testing.T) message {
 }
 
 // testOptions returns options with the fakes wired in.
-func testOptions(t *testing.T, rec *recorder) Options {
+func testOptions(t testing.TB, rec *recorder) Options {
 	return Options{
 		Hostname:         "mx.test",
 		Handler:          rec,
@@ -146,11 +146,11 @@ func testOptions(t *testing.T, rec *recorder) Options {
 }
 
 // testLogger logs into the test output.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -158,7 +158,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // serve starts srv in mode on a loopback port and returns the address.
-func serve(t *testing.T, srv *Server, mode Mode) string {
+func serve(t testing.TB, srv *Server, mode Mode) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -178,7 +178,7 @@ func serve(t *testing.T, srv *Server, mode Mode) string {
 }
 
 // start creates a server with opts and serves it in mode.
-func start(t *testing.T, opts Options, mode Mode) (*Server, string) {
+func start(t testing.TB, opts Options, mode Mode) (*Server, string) {
 	srv := New(opts)
 	return srv, serve(t, srv, mode)
 }

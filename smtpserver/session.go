@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -19,7 +20,23 @@ type session struct {
 	sc       *smtp.Conn
 	helo     string
 	authUser string
-	env      *mailblocks.Envelope // current transaction, nil outside one
+
+	// env is the current transaction, nil outside one. With BDAT, go-smtp
+	// runs Data in its own goroutine while RSET may call Reset: hence mu.
+	mu  sync.Mutex
+	env *mailblocks.Envelope
+}
+
+func (s *session) getEnv() *mailblocks.Envelope {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.env
+}
+
+func (s *session) setEnv(env *mailblocks.Envelope) {
+	s.mu.Lock()
+	s.env = env
+	s.mu.Unlock()
 }
 
 var (
@@ -36,13 +53,13 @@ func (s *session) cfg() *config { return s.c.srv.cfg }
 
 // Reset ends the transaction (RSET, EHLO, end of DATA).
 func (s *session) Reset() {
-	s.env = nil
+	s.setEnv(nil)
 	s.c.endData()
 }
 
 // Logout is called when the session ends.
 func (s *session) Logout() error {
-	s.env = nil
+	s.setEnv(nil)
 	return nil
 }
 
@@ -114,7 +131,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.mail(env); err != nil {
 		return s.c.smtpErr("mail", err, env)
 	}
-	s.env = env
+	s.setEnv(env)
 	return nil
 }
 
@@ -195,7 +212,8 @@ func (s *session) checkSender(ctx context.Context, from string) error {
 
 // Rcpt adds a recipient.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if s.env == nil { // go-smtp checks MAIL first; be safe anyway
+	env := s.getEnv()
+	if env == nil { // go-smtp checks MAIL first; be safe anyway
 		return toSMTP(&mailblocks.Error{Code: 503, Enhanced: mailblocks.EnhancedCode{5, 5, 1}, Message: "MAIL first"})
 	}
 	r := mailblocks.Recipient{Address: to}
@@ -205,17 +223,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if opts.OriginalRecipientType != "" {
 		r.OriginalRecipient = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	if err := s.rcpt(r); err != nil {
-		return s.c.smtpErr("rcpt", err, s.env)
+	if err := s.rcpt(env, r); err != nil {
+		return s.c.smtpErr("rcpt", err, env)
 	}
-	s.env.Recipients = append(s.env.Recipients, r)
+	env.Recipients = append(env.Recipients, r)
 	return nil
 }
 
-func (s *session) rcpt(r mailblocks.Recipient) error {
+func (s *session) rcpt(env *mailblocks.Envelope, r mailblocks.Recipient) error {
 	cfg := s.cfg()
 	ctx := s.c.ctx
-	if !s.env.SMTPUTF8 && !isASCII(r.Address) {
+	if !env.SMTPUTF8 && !isASCII(r.Address) {
 		return errNeedUTF8
 	}
 	local, _, err := mailblocks.SplitAddress(r.Address)
@@ -251,7 +269,7 @@ func (s *session) rcpt(r mailblocks.Recipient) error {
 		// A single mailbox that is full is refused now rather than
 		// bounced later; a list with a full member is not.
 		if qc, ok := cfg.Directory.(QuotaChecker); ok && len(lk.Users) == 1 {
-			if err := qc.CheckQuota(ctx, lk.Users[0], s.env.Size); err != nil {
+			if err := qc.CheckQuota(ctx, lk.Users[0], env.Size); err != nil {
 				return err
 			}
 		}
@@ -260,7 +278,7 @@ func (s *session) rcpt(r mailblocks.Recipient) error {
 	}
 	for _, ck := range cfg.Checkers {
 		if rc, ok := ck.(RcptChecker); ok {
-			if err := rc.CheckRcpt(ctx, s.env, r); err != nil {
+			if err := rc.CheckRcpt(ctx, env, r); err != nil {
 				return checkerError{ck.Name(), err}
 			}
 		}
