@@ -400,3 +400,76 @@ func TestReloadDirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, good, 0o600))
 	require.NoError(t, s.Reload(ctx))
 }
+
+func TestRenameKeepsUIDsOnDisk(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newStore(t)
+	mb, err := s.Mailbox(ctx, testUser)
+	require.NoError(t, err)
+	require.NoError(t, mb.CreateFolder(ctx, "Lists/Work", ""))
+	w := openFolder(t, s, "Lists/Work")
+	_, err = w.Append(ctx, strings.NewReader("a\n"), nil, time.Time{})
+	require.NoError(t, err)
+	st, err := w.Status(ctx)
+	require.NoError(t, err)
+	require.NoError(t, mb.SetSubscribed(ctx, "Lists/Work", true))
+
+	require.NoError(t, mb.RenameFolder(ctx, "Lists", "Old/Lists"))
+	root := inboxDir(dir)
+	for _, d := range []string{".Old", ".Old.Lists", ".Old.Lists.Work"} {
+		require.DirExists(t, filepath.Join(root, d))
+	}
+	require.NoDirExists(t, filepath.Join(root, ".Lists"))
+	require.NoDirExists(t, filepath.Join(root, ".Lists.Work"))
+	_, err = w.List(ctx)
+	require.ErrorIs(t, err, store.ErrNoSuchFolder, "a handle on the old name")
+
+	s2, err := maildir.Open(dir, testOptions())
+	require.NoError(t, err)
+	w2 := openFolder(t, s2, "Old/Lists/Work")
+	st2, err := w2.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, st.UIDValidity, st2.UIDValidity)
+	require.Equal(t, []store.UID{1}, uidsOf(list(t, w2)))
+	mb2, err := s2.Mailbox(ctx, testUser)
+	require.NoError(t, err)
+	fs, err := mb2.Folders(ctx)
+	require.NoError(t, err)
+	for _, fi := range fs {
+		if fi.Name == "Old/Lists/Work" {
+			require.True(t, fi.Subscribed)
+		}
+		if fi.Name == "Sent" {
+			require.Equal(t, store.SpecialSent, fi.SpecialUse)
+		}
+	}
+}
+
+// AddUser adopts a maildir that is already in place (a migration from
+// another server): its messages and folders appear with fresh UIDs.
+func TestAdoptExistingMaildir(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := maildir.Open(dir, testOptions())
+	require.NoError(t, err)
+	root := inboxDir(dir)
+	for _, d := range []string{"cur", "new", "tmp", ".Old/cur", ".Old/new", ".Old/tmp"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o700))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(root, "cur", "1.a.host:2,S"), []byte("Subject: a\n\nx\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "new", "2.b.host"), []byte("Subject: b\n\ny\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, ".Old", "cur", "3.c.host:2,RS"), []byte("Subject: c\n\nz\n"), 0o600))
+	require.NoError(t, s.AddUser(ctx, testUser, "pw", store.Quota{}))
+
+	l := list(t, openFolder(t, s, "INBOX"))
+	require.Equal(t, []store.UID{1, 2}, uidsOf(l))
+	require.Equal(t, []string{`\Seen`}, l[0].Flags)
+	old := list(t, openFolder(t, s, "Old"))
+	require.Len(t, old, 1)
+	require.Equal(t, []string{`\Answered`, `\Seen`}, old[0].Flags)
+	mb, err := s.Mailbox(ctx, testUser)
+	require.NoError(t, err)
+	u, err := mb.Usage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), u.Messages)
+}
