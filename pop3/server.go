@@ -254,13 +254,19 @@ func (s *Server) stopAccepting() {
 	}
 }
 
-// Shutdown stops accepting connections and waits for every session to
-// end (clients finish with QUIT, or time out). If ctx is done first, the
-// remaining sessions are closed as by Close (without the UPDATE state, so
-// their deletions are not applied) and ctx's error is returned.
+// Shutdown stops accepting connections, closes the sessions that have not
+// logged in (they hold nothing), and waits for the others to end (clients
+// finish with QUIT, or time out). If ctx is done first, the remaining
+// sessions are closed as by Close (without the UPDATE state, so their
+// deletions are not applied) and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	s.mu.Lock()
+	for sess := range s.sessions {
+		if !sess.loggedIn.Load() {
+			sess.conn.Close()
+		}
+	}
 	if len(s.sessions) == 0 {
 		s.mu.Unlock()
 		return nil

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailblocks/mailblocks/store"
@@ -44,6 +45,9 @@ type session struct {
 
 	user string    // canonical user, in TRANSACTION
 	drop *maildrop // in TRANSACTION
+	// loggedIn is set on entering TRANSACTION; Shutdown closes the
+	// sessions without it at once.
+	loggedIn atomic.Bool
 }
 
 // timeoutConn bounds every write with the session timeout, so that a
@@ -423,6 +427,7 @@ func (s *session) login(ctx context.Context, username string, check func() (stri
 		return true
 	}
 	s.user, s.drop, s.state = user, drop, stateTransaction
+	s.loggedIn.Store(true)
 	s.logger.Info("pop3: logged in", "user", user, "messages", len(drop.msgs))
 	s.reply("+OK maildrop locked and ready")
 	return true

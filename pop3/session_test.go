@@ -182,8 +182,9 @@ func TestTraceAndLog(t *testing.T) {
 	assert.NotContains(t, lg, "wrong")
 }
 
-// TestShutdownWaitsForQuit: Shutdown refuses new connections but lets a
-// session finish and apply its deletions.
+// TestShutdownWaitsForQuit: Shutdown refuses new connections and closes
+// sessions that have not logged in, but lets a logged-in session finish
+// and apply its deletions.
 func TestShutdownWaitsForQuit(t *testing.T) {
 	st := threeMessages(t)
 	srv, addr := startServer(t, st, testOptions())
@@ -192,8 +193,14 @@ func TestShutdownWaitsForQuit(t *testing.T) {
 	c.send("USER u", "PASS pw")
 	c.expect("+OK send PASS", "+OK maildrop locked and ready")
 
+	idle := dialRaw(t, addr)
+	idle.prefix("+OK ")
+	idle.cmd("USER u", "+OK send PASS")
+
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(testContext(t)) }()
+	// The session that has not logged in is closed at once.
+	idle.expectEOF()
 	c.cmd("DELE 1", "+OK message 1 deleted")
 	c.cmd("QUIT", "+OK pop.test POP3 server signing off (2 messages left)")
 	require.NoError(t, <-done)
