@@ -39,7 +39,8 @@ type RecipientStatus struct {
 	LastAttempt time.Time
 	NextAttempt time.Time // zero unless pending
 	// LastError is the last failure (code, enhanced code and text as the
-	// remote gave them), nil when there was none.
+	// remote gave them), nil when there was none. Code is 0 for a failure
+	// without SMTP meaning (network, DNS, local), whose text is kept.
 	LastError  *mailblocks.Error
 	RemoteHost string
 }

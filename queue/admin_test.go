@@ -226,3 +226,23 @@ func TestShutdownTimeout(t *testing.T) {
 	require.Len(t, l, 1)
 	assert.Equal(t, 1, l[0].Attempts)
 }
+
+// TestRunAgain: Run returns when its context ends and can be called again.
+func TestRunAgain(t *testing.T) {
+	d := newScripted()
+	q := NewMemory(d, Options{Logger: testLogger(t)})
+	defer q.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	enqueue(t, q, env("alice@example.org", "b@x.example"))
+	d.next(t)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	enqueue(t, q, env("alice@example.org", "c@x.example"))
+	go func() { done <- q.Run(context.Background()) }()
+	assert.Equal(t, []string{"c@x.example"}, d.next(t).rcpts())
+	require.NoError(t, q.Close())
+	assert.ErrorIs(t, <-done, ErrClosed)
+	assert.ErrorIs(t, q.Run(context.Background()), ErrClosed)
+}

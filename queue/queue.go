@@ -330,8 +330,8 @@ func (q *Queue) Wake() {
 }
 
 // Run delivers queued messages until ctx is done or the queue is shut down,
-// then waits for the deliveries in progress (their context is ctx) and
-// returns ctx.Err() or ErrClosed.
+// then waits for the deliveries in progress (their context is derived from
+// ctx) and returns ctx.Err() (Run may then be called again) or ErrClosed.
 func (q *Queue) Run(ctx context.Context) error {
 	q.mu.Lock()
 	if q.closed || q.stopping {
@@ -356,12 +356,18 @@ func (q *Queue) Run(ctx context.Context) error {
 	defer stop()
 	q.loop(ctx)
 	q.mu.Lock()
-	q.stopping = true // a cancelled Run stops dispatching for good
+	stopping := q.stopping
+	q.stopping = true // no new deliveries while the last ones end
 	q.mu.Unlock()
 	q.workers.Wait()
-	if q.isClosing() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || stopping {
 		return ErrClosed
 	}
+	// Only ctx ended: Run may be called again.
+	q.stopping = false
+	q.running = false
 	return ctx.Err()
 }
 
@@ -372,12 +378,6 @@ func (q *Queue) Start(ctx context.Context) {
 			q.log.Error("queue: scheduler stopped", "error", err)
 		}
 	}()
-}
-
-func (q *Queue) isClosing() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
 }
 
 // Shutdown stops starting deliveries, waits for those in progress to finish

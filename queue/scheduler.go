@@ -414,7 +414,8 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 	if done {
 		delete(q.sched.msgs, rec.ID)
 	}
-	removeFiles := done || (m.deleted && m.running == 0)
+	deleted := m.deleted
+	removeFiles := done || (deleted && m.running == 0)
 	snap := rec.clone()
 	q.mu.Unlock()
 	q.Wake()
@@ -424,9 +425,10 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 	}
 	// Notices are sent before the message is removed: they may quote it.
 	q.sendNotices(snap, &out)
-	if removeFiles {
+	switch {
+	case removeFiles:
 		q.removeFiles(m)
-	} else {
+	case !deleted:
 		q.persist(m)
 	}
 }
