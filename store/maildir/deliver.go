@@ -218,6 +218,7 @@ func (f *folder) add(ctx context.Context, r io.Reader, flags []string, date time
 			return 0, fmt.Errorf("maildir: deliver: %w", err)
 		}
 		e.loc = 'n'
+		return f.commitGroup(e)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -229,35 +230,96 @@ func (f *folder) add(ctx context.Context, r io.Reader, flags []string, date time
 	if _, err := f.readIndex(); err != nil {
 		return 0, err
 	}
-	if len(flags) > 0 {
-		if err := f.readKeywords(); err != nil {
-			return 0, err
-		}
-		info, err := f.makeInfo(flags, "")
-		if err != nil {
-			return 0, err
-		}
-		if err := os.Rename(tmp, filepath.Join(f.path, "cur", base+":2,"+info)); err != nil {
-			return 0, fmt.Errorf("maildir: deliver: %w", err)
-		}
-		committed = true
-		if err := f.mb.s.syncDir(filepath.Join(f.path, "cur")); err != nil {
-			return 0, fmt.Errorf("maildir: deliver: %w", err)
-		}
-		e.setCur(info)
-	}
-	if known := f.byBase[base]; known != nil {
-		return known.uid, nil
-	}
-	e.uid = f.uidNext
-	f.uidNext++
-	if err := f.appendIndex([]*entry{e}); err != nil {
+	if err := f.readKeywords(); err != nil {
 		return 0, err
 	}
-	f.entries = append(f.entries, e)
-	f.byBase[base] = e
-	f.mb.s.hub.publish(f.mb.user, store.Event{Kind: store.EventMessageAdded, Folder: f.name, UID: e.uid})
+	info, err := f.makeInfo(flags, "")
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, filepath.Join(f.path, "cur", base+":2,"+info)); err != nil {
+		return 0, fmt.Errorf("maildir: deliver: %w", err)
+	}
+	committed = true
+	if err := f.mb.s.syncDir(filepath.Join(f.path, "cur")); err != nil {
+		return 0, fmt.Errorf("maildir: deliver: %w", err)
+	}
+	e.setCur(info)
+	if err := f.indexNew([]*entry{e}); err != nil {
+		return 0, err
+	}
 	return e.uid, nil
+}
+
+// pendingAdd is a delivery waiting for its UID.
+type pendingAdd struct {
+	e    *entry
+	err  error
+	done bool // guarded by folder.mu
+}
+
+// commitGroup gives a UID to a message already in new/. Deliveries that
+// arrive while another one holds the folder lock queue up, and the next
+// to get the lock indexes them all with one write and one fsync (group
+// commit), so concurrent deliveries share the cost of the index fsync.
+func (f *folder) commitGroup(e *entry) (store.UID, error) {
+	p := &pendingAdd{e: e}
+	f.qmu.Lock()
+	f.queue = append(f.queue, p)
+	f.qmu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p.done {
+		return p.e.uid, p.err
+	}
+	f.qmu.Lock()
+	batch := f.queue
+	f.queue = nil
+	f.qmu.Unlock()
+	err := func() error {
+		unlock, err := f.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if _, err := f.readIndex(); err != nil {
+			return err
+		}
+		es := make([]*entry, len(batch))
+		for i, q := range batch {
+			es[i] = q.e
+		}
+		return f.indexNew(es)
+	}()
+	for _, q := range batch {
+		q.err, q.done = err, true
+	}
+	return p.e.uid, p.err
+}
+
+// indexNew gives UIDs to messages whose files are in place, unless a scan
+// (of this or another process) indexed them first. The folder lock must
+// be held and the index read.
+func (f *folder) indexNew(es []*entry) error {
+	var fresh []*entry
+	for _, e := range es {
+		if known := f.byBase[e.base]; known != nil {
+			e.uid = known.uid
+			continue
+		}
+		e.uid = f.uidNext
+		f.uidNext++
+		fresh = append(fresh, e)
+	}
+	if err := f.appendIndex(fresh); err != nil {
+		return err
+	}
+	for _, e := range fresh {
+		f.entries = append(f.entries, e)
+		f.byBase[e.base] = e
+		f.mb.s.hub.publish(f.mb.user, store.Event{Kind: store.EventMessageAdded, Folder: f.name, UID: e.uid})
+	}
+	return nil
 }
 
 // makeInfo returns the maildir info letters (after ":2,") for flags:

@@ -32,7 +32,9 @@
 // write to tmp/ under a unique name ("sec.MusecPpidQn_rand.host"), fsync,
 // rename into new/ (or into cur/ with flags when the message has flags),
 // fsync the directory; then the UID is appended to the folder's index
-// under the folder lock, and fsynced. Files left in tmp/ by a crash are
+// under the folder lock, and fsynced. Concurrent deliveries to a folder
+// share that last step (group commit: one write and one fsync of the index
+// for all the deliveries waiting on the lock). Files left in tmp/ by a crash are
 // removed after 36 hours. Bodies are stored with LF line endings, the
 // maildir convention, and read back with CRLF; the file name carries
 // ",S=<octets on disk>,W=<octets with CRLF>" as Dovecot's do, so that

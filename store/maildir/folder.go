@@ -71,6 +71,9 @@ type folder struct {
 	newStamp    stamp
 	curStamp    stamp
 	tmpCleaned  bool
+
+	qmu   sync.Mutex
+	queue []*pendingAdd // deliveries waiting for a group commit
 }
 
 // dirtyWindow: a directory modified this close to (or after) our last scan
