@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,26 @@ func containsPrefix(list []string, p string) bool {
 		}
 	}
 	return false
+}
+
+// blockingDialer never connects: it waits for its context to end, like a
+// SYN to a black hole.
+type blockingDialer struct{}
+
+func (blockingDialer) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestConnectTimeout: Timeouts.Connect reaches the Dialer's context, and
+// the failure is the temporary 4.4.1 "no answer from host".
+func TestConnectTimeout(t *testing.T) {
+	c := newClient(t, smtpclient.Options{Dialer: blockingDialer{}, Timeouts: smtpclient.Timeouts{Connect: time.Second}})
+	st := deliver(t, c, envelope("a@sender.test", literal("b")), testBody)
+	ce, me := reply(t, st[0].Err)
+	assert.Equal(t, smtpclient.CmdConnect, ce.Command)
+	assert.Equal(t, "4.4.1", me.Enhanced.String())
+	assert.True(t, me.Temporary())
+	assert.ErrorIs(t, st[0].Err, context.DeadlineExceeded)
+	assert.Empty(t, st[0].RemoteHost)
 }
