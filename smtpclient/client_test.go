@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -314,4 +316,43 @@ func TestConnectTimeout(t *testing.T) {
 	assert.True(t, me.Temporary())
 	assert.ErrorIs(t, st[0].Err, context.DeadlineExceeded)
 	assert.Empty(t, st[0].RemoteHost)
+}
+
+// bigBody is a ReaderAt of n bytes of 76-character lines, generated, not
+// held in memory.
+type bigBody int64
+
+func (b bigBody) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(b) {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && off+int64(n) < int64(b) {
+		if (off+int64(n))%78 >= 76 {
+			p[n] = "\r\n"[(off+int64(n))%78-76]
+		} else {
+			p[n] = 'x'
+		}
+		n++
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestDataBlockTimeout: a server that stops reading the message makes the
+// client's writes block; the data block timeout (RFC 5321 4.5.3.2.5) ends
+// the attempt, temporarily.
+func TestDataBlockTimeout(t *testing.T) {
+	srv := startFake(t, "127.0.0.1:0", script{StallInData: true})
+	d := 10 * time.Second
+	c := newClient(t, smtpclient.Options{Port: srv.Port(), Timeouts: smtpclient.Timeouts{
+		Connect: d, Greeting: d, Mail: d, Rcpt: d, DataInit: d, DataBlock: time.Second, DataTermination: d}})
+	const size = 64 << 20 // far more than the socket buffers hold
+	st := c.Deliver(context.Background(), envelope("a@sender.test", literal("b")), bigBody(size), size)
+	ce, me := reply(t, st[0].Err)
+	assert.Equal(t, smtpclient.CmdBody, ce.Command)
+	assert.Equal(t, "4.4.2", me.Enhanced.String())
+	assert.ErrorIs(t, st[0].Err, os.ErrDeadlineExceeded)
 }

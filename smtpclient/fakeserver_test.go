@@ -34,6 +34,8 @@ type script struct {
 	// Hang names a verb (or "CONNECT" for the greeting) after which the
 	// server never answers again.
 	Hang string
+	// StallInData answers 354 to DATA and then stops reading.
+	StallInData bool
 	// DropInData closes the connection after the first line of the
 	// message content.
 	DropInData bool
@@ -67,6 +69,8 @@ type fakeServer struct {
 	cmds  []string
 	wg    sync.WaitGroup
 	open  map[net.Conn]bool
+	done  chan struct{}
+	once  sync.Once
 }
 
 // startFake listens on addr ("127.0.0.1:0", "127.0.0.3:2525"...).
@@ -80,7 +84,7 @@ func startFake(t testing.TB, addr string, scr script) *fakeServer {
 }
 
 func serveFake(t testing.TB, ln net.Listener, scr script) *fakeServer {
-	s := &fakeServer{t: t, ln: ln, scr: scr, open: map[net.Conn]bool{}}
+	s := &fakeServer{t: t, ln: ln, scr: scr, open: map[net.Conn]bool{}, done: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -111,6 +115,7 @@ func serveFake(t testing.TB, ln net.Listener, scr script) *fakeServer {
 
 func (s *fakeServer) Close() {
 	s.ln.Close()
+	s.once.Do(func() { close(s.done) })
 	s.mu.Lock()
 	for c := range s.open {
 		c.Close()
@@ -279,6 +284,11 @@ func (s *fakeServer) serve(c net.Conn, seq int) {
 				continue
 			}
 			reply("354 End data with <CR><LF>.<CR><LF>")
+			if s.scr.StallInData {
+				// Never read again, until the test ends.
+				<-s.done
+				return
+			}
 			var data strings.Builder
 			first := true
 			for {
