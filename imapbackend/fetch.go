@@ -207,20 +207,28 @@ func headerOf(raw []byte) []byte {
 	return raw[:len(raw):len(raw)]
 }
 
+// readHeader reads a header up to and including its blank line, like
+// headerOf but from a stream.
 func readHeader(br *bufio.Reader) ([]byte, error) {
 	var h []byte
+	lineStart := true // the next chunk begins a line
 	for len(h) < maxHeaderSize {
-		line, err := br.ReadSlice('\n')
-		h = append(h, line...)
+		chunk, err := br.ReadSlice('\n')
+		h = append(h, chunk...)
 		if err == io.EOF {
 			return h, nil
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			lineStart = false // a long line goes on
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
-		if err == nil && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+		if lineStart && (len(chunk) == 1 || (len(chunk) == 2 && chunk[0] == '\r')) {
 			return h, nil
 		}
+		lineStart = true
 	}
 	return h, nil
 }

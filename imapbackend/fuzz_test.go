@@ -1,6 +1,7 @@
 package imapbackend
 
 import (
+	"bufio"
 	"bytes"
 	"strings"
 	"testing"
@@ -46,6 +47,12 @@ func FuzzMessage(f *testing.F) {
 		h := headerOf(raw)
 		if !bytes.HasPrefix(raw, h) {
 			t.Fatal("header is not a prefix")
+		}
+		if len(raw) < maxHeaderSize {
+			hs, err := readHeader(bufio.NewReaderSize(bytes.NewReader(raw), 16))
+			if err != nil || !bytes.Equal(hs, h) {
+				t.Fatalf("readHeader = %q, %v; headerOf = %q", hs, err, h)
+			}
 		}
 		r := &msgReader{raw: raw, size: int64(len(raw)), s: &session{b: New(nil, Options{CacheSize: -1})}}
 		if _, err := r.envelope(); err != nil {
