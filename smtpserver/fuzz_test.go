@@ -69,11 +69,15 @@ func FuzzCommandLoop(f *testing.F) {
 		require.NoError(t, err)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(30 * time.Second))
+		wrote := make(chan struct{})
 		go func() {
+			defer close(wrote)
 			c.Write(data) // may fail when the server closes first
 			c.(*net.TCPConn).CloseWrite()
 		}()
 		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		<-wrote // data belongs to the fuzzer once we return
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatalf("server hung on %q", data)
 		}

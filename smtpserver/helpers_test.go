@@ -172,6 +172,10 @@ func serve(t testing.TB, srv *Server, mode Mode) string {
 		case <-time.After(10 * time.Second):
 			t.Error("Serve did not return after Close")
 		}
+		// Wait for the sessions to end: they log to t.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
 	})
 	servers.Store(l.Addr().String(), srv)
 	return l.Addr().String()

@@ -169,8 +169,11 @@ type RcptChecker interface {
 
 // DataChecker is called when the header of the message has been received,
 // before the handler. It may return header fields to add on top of the
-// message (after the Received field), e.g. an Authentication-Results or
-// X-Spam field. The header must not be modified.
+// message, above the Received field (RFC 8601 5 wants
+// Authentication-Results above the trace fields it covers), e.g. an
+// Authentication-Results or X-Spam field; they are written in the order of
+// textproto.WriteHeader (with go-message, the last field added comes
+// first). The header must not be modified.
 type DataChecker interface {
 	Checker
 	CheckData(ctx context.Context, env *mailblocks.Envelope, header textproto.Header) (add textproto.Header, err error)

@@ -20,8 +20,9 @@ type Options struct {
 	// Hostname is the name of this server in the greeting, in EHLO replies
 	// and in Received fields. Default: os.Hostname(), or "localhost".
 	Hostname string
-	// Banner is the text after the hostname in the 220 greeting. Default:
-	// "ESMTP mailblocks" ("LMTP mailblocks" on LMTP listeners).
+	// Banner is text put after the hostname in the 220 greeting, which
+	// go-smtp ends with "ESMTP Service Ready" (RFC 5321 4.3.1: the greeting
+	// starts with the server's name). Default empty.
 	Banner string
 
 	// Handler receives accepted messages. Default: a handler that refuses

@@ -508,3 +508,15 @@ func TestMXAuthRelay(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestNestedMail(t *testing.T) {
+	rec := newRecorder()
+	_, addr := start(t, testOptions(t, rec), MX)
+	s := dial(t, addr)
+	s.greet()
+	s.expect("MAIL FROM:<a@remote.test>", "250")
+	s.expect("RCPT TO:<alice@example.org>", "250")
+	s.expect("MAIL FROM:<b@remote.test>", "503 5.5.1")
+	assert.True(t, strings.HasPrefix(s.data(simpleMsg), "250"))
+	assert.Equal(t, "a@remote.test", rec.next(t).env.From)
+}

@@ -110,10 +110,18 @@ func isASCII(s string) bool {
 	return true
 }
 
+var errNestedMail = &mailblocks.Error{Code: 503, Enhanced: mailblocks.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
+
 var errNeedUTF8 = &mailblocks.Error{Code: 553, Enhanced: mailblocks.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
 
 // Mail starts a transaction.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.getEnv() != nil {
+		// RFC 5321 4.1.4: MAIL inside a transaction is out of sequence.
+		// go-smtp would let it through and keep the earlier recipients,
+		// which would then get an LMTP status for a message they never get.
+		return s.c.smtpErr("mail", errNestedMail)
+	}
 	env := &mailblocks.Envelope{
 		ID:         newID(),
 		From:       from,
