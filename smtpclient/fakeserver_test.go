@@ -184,7 +184,7 @@ func (s *fakeServer) serve(c net.Conn, seq int) {
 			return
 		}
 		line = strings.TrimRight(line, "\r\n")
-		verb, arg, _ := strings.Cut(line, " ")
+		verb, _, _ := strings.Cut(line, " ")
 		verb = strings.ToUpper(verb)
 		if verb == "MAIL" || verb == "RCPT" {
 			verb = strings.ToUpper(strings.SplitN(line, ":", 2)[0])
@@ -337,7 +337,6 @@ func (s *fakeServer) serve(c net.Conn, seq int) {
 		default:
 			reply("502 5.5.2 Command not recognized")
 		}
-		_ = arg
 	}
 }
 
