@@ -120,7 +120,7 @@ func entryOf(m *message, now time.Time) Entry {
 			if rs.LastError != nil && !r.LastAttempt.Before(last) {
 				e.LastError, last = rs.LastError, r.LastAttempt
 			}
-			if j := m.jobs[mailblocks.DomainOf(r.Addr)]; j != nil && (j.state == jobWaiting || j.state == jobReady) {
+			if j := m.job(mailblocks.DomainOf(r.Addr)); j != nil && (j.state == jobWaiting || j.state == jobReady) {
 				rs.NextAttempt = j.due
 				if e.NextAttempt.IsZero() || j.due.Before(e.NextAttempt) {
 					e.NextAttempt = j.due

@@ -37,7 +37,7 @@ const (
 
 type message struct {
 	rec     *record
-	jobs    map[string]*job // by domain, for domains with pending recipients
+	jobs    []*job // one per domain with pending recipients (a slice: usually one)
 	running int             // jobs in flight
 	deleted bool            // deleted by an administrator
 
@@ -45,6 +45,16 @@ type message struct {
 	// they are removed, after which nothing may be written.
 	persistMu sync.Mutex
 	gone      bool
+}
+
+// job returns m's job for domain d, nil if none.
+func (m *message) job(d string) *job {
+	for _, j := range m.jobs {
+		if j.domain == d {
+			return j
+		}
+	}
+	return nil
 }
 
 type job struct {
@@ -113,16 +123,16 @@ func (h *jobHeap) Pop() any {
 // addLocked indexes a message (new or loaded) and schedules its pending
 // recipients. It reports false when the message has nothing left to do.
 func (q *Queue) addLocked(rec *record) bool {
-	m := &message{rec: rec, jobs: make(map[string]*job)}
+	m := &message{rec: rec}
 	for _, r := range rec.Rcpt {
 		if r.State != StatePending {
 			continue
 		}
 		d := mailblocks.DomainOf(r.Addr)
-		j := m.jobs[d]
+		j := m.job(d)
 		if j == nil {
 			j = &job{m: m, domain: d, idx: -1, due: r.NextAttempt}
-			m.jobs[d] = j
+			m.jobs = append(m.jobs, j)
 		} else if r.NextAttempt.Before(j.due) {
 			j.due = r.NextAttempt
 		}
@@ -395,7 +405,7 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 	}
 	switch {
 	case nextDue.IsZero():
-		delete(m.jobs, j.domain)
+		m.jobs = slices.DeleteFunc(m.jobs, func(x *job) bool { return x == j })
 		j.state = jobRemoved
 	case m.deleted:
 		j.state = jobRemoved
