@@ -134,20 +134,25 @@ func (b *Backend) NewSession(conn *imapserver.Conn) (imapserver.Session, *imapse
 	return s, nil, nil
 }
 
-// NewServer returns a go-imap server serving st with b's capabilities, TLS
-// settings, logger and trace writer. Serve it with Serve(ln),
-// ListenAndServe or ListenAndServeTLS (implicit TLS, "993 style"); stop it
-// with Close.
-func NewServer(st Store, opts Options) *imapserver.Server {
-	b := New(st, opts)
-	return imapserver.New(&imapserver.Options{
+// ServerOptions returns go-imap server options that serve b: its
+// sessions, capabilities, TLS settings, logger and trace writer. Adjust
+// them before imapserver.New when NewServer does not fit.
+func (b *Backend) ServerOptions() *imapserver.Options {
+	return &imapserver.Options{
 		NewSession:   b.NewSession,
 		Caps:         b.Caps(),
 		Logger:       printfLogger{b.log},
-		TLSConfig:    opts.TLSConfig,
-		InsecureAuth: opts.InsecureAuth,
-		DebugWriter:  opts.DebugWriter,
-	})
+		TLSConfig:    b.opts.TLSConfig,
+		InsecureAuth: b.opts.InsecureAuth,
+		DebugWriter:  b.opts.DebugWriter,
+	}
+}
+
+// NewServer returns a go-imap server serving st (New(st,
+// opts).ServerOptions()). Serve it with Serve(ln), ListenAndServe or
+// ListenAndServeTLS (implicit TLS, "993 style"); stop it with Close.
+func NewServer(st Store, opts Options) *imapserver.Server {
+	return imapserver.New(New(st, opts).ServerOptions())
 }
 
 // printfLogger adapts slog to go-imap's Printf logger, which only reports
