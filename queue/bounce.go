@@ -244,20 +244,23 @@ func (q *Queue) writeNotice(w io.Writer, r *dsnReport, rec *record) error {
 }
 
 func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
+	// textproto.Header.Set prepends: fields are set in reverse of the
+	// order they appear in.
 	var h gomessage.Header
-	h.Set("From", fmt.Sprintf("Mail Delivery System <MAILER-DAEMON@%s>", r.hostname))
-	h.Set("To", "<"+r.to+">")
+	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
+	h.Set("MIME-Version", "1.0")
+	// RFC 3834 5: notices are automatic responses; nobody should answer
+	// them automatically.
+	h.Set("Auto-Submitted", "auto-replied")
+	h.Set("Message-Id", r.msgID)
+	h.Set("Date", r.date.Format(dateFormat))
 	h.Set("Subject", [...]string{
 		"Undelivered Mail Returned to Sender",
 		"Delayed Mail (still being retried)",
 		"Successful Mail Delivery Report",
 	}[r.kind])
-	h.Set("Date", r.date.Format(dateFormat))
-	h.Set("Message-Id", r.msgID)
-	// RFC 3834 5: notices are automatic responses; nobody should answer
-	// them automatically.
-	h.Set("Auto-Submitted", "auto-replied")
-	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
+	h.Set("To", "<"+r.to+">")
+	h.Set("From", fmt.Sprintf("Mail Delivery System <MAILER-DAEMON@%s>", r.hostname))
 	mw, err := gomessage.CreateWriter(w, h)
 	if err != nil {
 		return err
@@ -347,7 +350,12 @@ func (r *dsnReport) humanText() string {
 	switch r.kind {
 	case noticeFailure:
 		b.WriteString("I'm sorry to have to inform you that your message could not\r\n" +
-			"be delivered to one or more recipients. It's attached below.\r\n")
+			"be delivered to one or more recipients.\r\n")
+		if r.full {
+			b.WriteString("It's attached below.\r\n")
+		} else {
+			b.WriteString("Its headers are attached below.\r\n")
+		}
 	case noticeDelay:
 		fmt.Fprintf(&b, "Your message could not be delivered yet to the recipients below.\r\n"+
 			"It will be retried until %s.\r\n", r.willRetry.Format(dateFormat))
