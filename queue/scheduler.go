@@ -38,8 +38,8 @@ const (
 type message struct {
 	rec     *record
 	jobs    []*job // one per domain with pending recipients (a slice: usually one)
-	running int             // jobs in flight
-	deleted bool            // deleted by an administrator
+	running int    // jobs in flight
+	deleted bool   // deleted by an administrator
 
 	// persistMu orders writes of this message's files; gone is set when
 	// they are removed, after which nothing may be written.
