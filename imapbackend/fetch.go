@@ -180,8 +180,42 @@ func (r *msgReader) bodyStructure() (imap.BodyStructure, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.p.bs, r.dirty = imapserver.ExtractBodyStructure(bytes.NewReader(raw)), true
+	r.p.bs, r.dirty = sanitizeBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(raw))), true
 	return r.p.bs, nil
+}
+
+// sanitizeBodyStructure replaces what go-imap cannot encode: a multipart
+// without parts (a hostile or broken message would make the FETCH writer
+// panic and drop the connection, so that no client could read the
+// mailbox) becomes an empty text/plain part (RFC 2046 5.1.1 requires at
+// least one body part).
+func sanitizeBodyStructure(bs imap.BodyStructure) imap.BodyStructure {
+	switch b := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		if len(b.Children) == 0 {
+			return &imap.BodyStructureSinglePart{
+				Type: "text", Subtype: "plain", Params: map[string]string{"charset": "us-ascii"},
+				Text:     &imap.BodyStructureText{},
+				Extended: &imap.BodyStructureSinglePartExt{},
+			}
+		}
+		for i, c := range b.Children {
+			b.Children[i] = sanitizeBodyStructure(c)
+		}
+		if b.Extended == nil {
+			b.Extended = &imap.BodyStructureMultiPartExt{}
+		}
+	case *imap.BodyStructureSinglePart:
+		if b.MessageRFC822 != nil {
+			b.MessageRFC822.BodyStructure = sanitizeBodyStructure(b.MessageRFC822.BodyStructure)
+		}
+		if b.Extended == nil {
+			b.Extended = &imap.BodyStructureSinglePartExt{}
+		}
+	case nil:
+		return sanitizeBodyStructure(&imap.BodyStructureMultiPart{})
+	}
+	return bs
 }
 
 func (r *msgReader) save() {

@@ -58,9 +58,11 @@ func FuzzMessage(f *testing.F) {
 		if _, err := r.envelope(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.bodyStructure(); err != nil {
+		bs, err := r.bodyStructure()
+		if err != nil {
 			t.Fatal(err)
 		}
+		checkEncodable(t, bs)
 		for _, item := range []*imap.FetchItemBodySection{
 			{}, {Specifier: imap.PartSpecifierHeader}, {Specifier: imap.PartSpecifierText},
 			{Part: []int{1}}, {Part: []int{2, 1}, Specifier: imap.PartSpecifierMIME},
@@ -79,4 +81,27 @@ func FuzzMessage(f *testing.F) {
 		_, _ = mc.matchBody("needle", true)
 		_, _ = mc.matchBody("zebra", false)
 	})
+}
+
+// checkEncodable asserts what go-imap's BODYSTRUCTURE writer needs: no
+// multipart without parts, extension data present.
+func checkEncodable(t *testing.T, bs imap.BodyStructure) {
+	switch b := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		if len(b.Children) == 0 || b.Extended == nil {
+			t.Fatalf("unencodable multipart %+v", b)
+		}
+		for _, c := range b.Children {
+			checkEncodable(t, c)
+		}
+	case *imap.BodyStructureSinglePart:
+		if b.Extended == nil {
+			t.Fatalf("single part without extension data")
+		}
+		if b.MessageRFC822 != nil {
+			checkEncodable(t, b.MessageRFC822.BodyStructure)
+		}
+	default:
+		t.Fatalf("body structure %T", bs)
+	}
 }

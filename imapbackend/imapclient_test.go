@@ -565,3 +565,35 @@ func TestIMAP4rev2(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, msgs)
 }
+
+// TestBrokenMessages: malformed messages never break the connection.
+func TestBrokenMessages(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	for _, m := range []string{
+		"Content-Type: multipart/mixed; boundary=x\r\n\r\nno parts at all\r\n",
+		"Content-Type: multipart/mixed\r\n\r\n--\r\n",
+		"Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n",
+		"no header at all",
+		"Subject: =?bogus?q?x?=\r\nContent-Type: text/plain; charset=x-unknown\r\nContent-Transfer-Encoding: x-weird\r\n\r\nbody\r\n",
+	} {
+		ts.deliver(t, "INBOX", m)
+	}
+	c := ts.dial(t, nil)
+	_, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		Envelope: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		BodySection:       []*imap.FetchItemBodySection{{Part: []int{1}, Peek: true}, {Part: []int{1, 1}, Peek: true}},
+		BinarySection:     []*imap.FetchItemBinarySection{{Part: []int{1}, Peek: true}},
+		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+	}).Collect()
+	require.NoError(t, err)
+	assert.Len(t, msgs, 5)
+	msgs, err = c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{}}).Collect()
+	require.NoError(t, err)
+	assert.Len(t, msgs, 5)
+	data, err := c.Search(&imap.SearchCriteria{Text: []string{"body"}}, nil).Wait()
+	require.NoError(t, err)
+	assert.Contains(t, data.AllSeqNums(), uint32(5))
+	require.NoError(t, c.Noop().Wait())
+}

@@ -114,7 +114,7 @@ func mailboxFlags(msgs []msgView) []imap.Flag {
 	seen := map[string]bool{}
 	for _, m := range msgs {
 		for _, f := range m.flags {
-			if !strings.HasPrefix(f, `\`) && !seen[f] {
+			if !strings.HasPrefix(f, `\`) && !seen[f] && validFlag(f) {
 				seen[f] = true
 			}
 		}
@@ -434,10 +434,31 @@ func sameFlags(a, b []string) bool {
 	return true
 }
 
+// imapFlags converts store flags for the wire, leaving out any that is
+// not a valid flag atom (RFC 3501 9: go-imap would fail the whole
+// response), e.g. a keyword another program wrote into a maildir.
 func imapFlags(flags []string) []imap.Flag {
-	out := make([]imap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = imap.Flag(f)
+	out := make([]imap.Flag, 0, len(flags))
+	for _, f := range flags {
+		if validFlag(f) {
+			out = append(out, imap.Flag(f))
+		}
 	}
 	return out
+}
+
+func validFlag(f string) bool {
+	if f == "" {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c == '\\' && i == 0 {
+			continue
+		}
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
