@@ -380,6 +380,15 @@ func TestAppendErrors(t *testing.T) {
 	err = appendMsg("Nope", "Subject: x\r\n\r\nx\r\n")
 	assert.Equal(t, imap.ResponseCodeTryCreate, imapCode(err), "%v", err)
 	require.NoError(t, appendMsg("INBOX", "Subject: x\r\n\r\nx\r\n"))
+
+	// Above APPENDLIMIT (RFC 7889): NO [TOOBIG] before the literal is sent.
+	ts2 := newTestServer(t, Options{AppendLimit: 64})
+	c2 := ts2.dial(t, nil)
+	ac := c2.Append("INBOX", int64(len(msgPlain)), nil)
+	_, _ = ac.Write([]byte(msgPlain))
+	_ = ac.Close()
+	_, err = ac.Wait()
+	assert.Equal(t, imap.ResponseCodeTooBig, imapCode(err), "%v", err)
 }
 
 func TestStoreCopyMoveExpunge(t *testing.T) { forEachStore(t, testStoreCopyMoveExpunge) }
