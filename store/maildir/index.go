@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mailblocks/mailblocks/store"
@@ -48,11 +47,7 @@ type stamp struct {
 }
 
 func stampOf(fi os.FileInfo) stamp {
-	s := stamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.ino = uint64(st.Ino)
-	}
-	return s
+	return stamp{ino: inode(fi), size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 }
 
 func statStamp(path string) (stamp, error) {

@@ -32,3 +32,12 @@ func flock(path string) (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// inode returns the inode number of fi, which tells a replaced file from
+// the one we read.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}
