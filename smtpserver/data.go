@@ -46,6 +46,12 @@ func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks
 	}
 	c.startData()
 	env.Received = cfg.Now()
+	defer func() {
+		if s.spool != nil {
+			s.spool.Close()
+			s.spool = nil
+		}
+	}()
 
 	g := &guard{r: r, normalize: cfg.BareLF == BareLFNormalize}
 	body, err := s.prepare(env, g)
@@ -257,15 +263,10 @@ func (s *session) prepare(env *mailblocks.Envelope, g *guard) (io.Reader, error)
 		if err != nil {
 			return nil, checkerError{ck.Name(), err}
 		}
-		if add.Len() > 0 {
-			if err := textproto.WriteHeader(&top, add); err != nil {
-				return nil, err
-			}
-			top.Truncate(top.Len() - 2) // WriteHeader ends with the blank line
+		if err := writeFields(&top, add); err != nil {
+			return nil, err
 		}
 	}
-	top.WriteString(s.received(env))
-
 	var fix []byte
 	if s.c.mode.submission() {
 		// RFC 6409 8.2 and 8.3: the MSA may add a missing Date and
@@ -277,7 +278,55 @@ func (s *session) prepare(env *mailblocks.Envelope, g *guard) (io.Reader, error)
 			fix = fmt.Appendf(fix, "Date: %s\r\n", env.Received.Format(time.RFC1123Z))
 		}
 	}
-	return io.MultiReader(&top, bytes.NewReader(raw.header), bytes.NewReader(fix), bytes.NewReader(raw.rest), br), nil
+
+	var bodyCheckers []BodyChecker
+	for _, ck := range cfg.Checkers {
+		if bc, ok := ck.(BodyChecker); ok {
+			bodyCheckers = append(bodyCheckers, bc)
+		}
+	}
+	if len(bodyCheckers) == 0 {
+		top.WriteString(s.received(env))
+		return io.MultiReader(&top, bytes.NewReader(raw.header), bytes.NewReader(fix), bytes.NewReader(raw.rest), br), nil
+	}
+
+	// A body check needs the whole message before the handler may start:
+	// spool it to an unlinked temporary file, bounded by MaxMessageBytes.
+	f, err := os.CreateTemp(cfg.TempDir, "smtpserver-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("smtpserver: spool: %w", err)
+	}
+	os.Remove(f.Name()) // nothing is left behind, even after a crash
+	s.spool = f
+	n, err := io.Copy(f, io.MultiReader(bytes.NewReader(raw.header), bytes.NewReader(raw.rest), br))
+	if err != nil {
+		return nil, err
+	}
+	for _, bc := range bodyCheckers {
+		add, err := bc.CheckBody(s.c.ctx, env, hdr, io.NewSectionReader(f, 0, n))
+		if err != nil {
+			return nil, checkerError{bc.Name(), err}
+		}
+		if err := writeFields(&top, add); err != nil {
+			return nil, err
+		}
+	}
+	top.WriteString(s.received(env))
+	h := int64(len(raw.header))
+	return io.MultiReader(&top, io.NewSectionReader(f, 0, h), bytes.NewReader(fix), io.NewSectionReader(f, h, n-h)), nil
+}
+
+// writeFields writes header fields without the blank line that ends a
+// header.
+func writeFields(w *bytes.Buffer, h textproto.Header) error {
+	if h.Len() == 0 {
+		return nil
+	}
+	if err := textproto.WriteHeader(w, h); err != nil {
+		return err
+	}
+	w.Truncate(w.Len() - 2)
+	return nil
 }
 
 // rawHeader is the client's header block as read: header holds the fields,

@@ -179,6 +179,18 @@ type DataChecker interface {
 	CheckData(ctx context.Context, env *mailblocks.Envelope, header textproto.Header) (add textproto.Header, err error)
 }
 
+// BodyChecker is called when the whole message has been received, before
+// the handler, for checks that need the body (DKIM, content scanning). When
+// one is configured the server spools each message to a temporary file in
+// [Options].TempDir first. msg is the message as the client sent it (no
+// field added yet); it can be read, re-read (ReadAt, Seek) and sized; header
+// is its parsed header.
+// The fields returned are added like DataChecker's.
+type BodyChecker interface {
+	Checker
+	CheckBody(ctx context.Context, env *mailblocks.Envelope, header textproto.Header, msg *io.SectionReader) (add textproto.Header, err error)
+}
+
 // CheckFuncs adapts functions to a Checker implementing all four check
 // interfaces; a nil function accepts.
 type CheckFuncs struct {

@@ -118,6 +118,10 @@ type Options struct {
 	// AuthLockout is the window of MaxAuthFailures. Default 15 minutes.
 	AuthLockout time.Duration
 
+	// TempDir is where messages are spooled while BodyCheckers read them.
+	// Default os.TempDir().
+	TempDir string
+
 	// BareLF says what happens to a message containing a LF not preceded by
 	// CR. Default BareLFReject.
 	BareLF BareLFPolicy

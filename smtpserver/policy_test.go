@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -577,4 +580,51 @@ func TestTraceAndLogs(t *testing.T) {
 		assert.Contains(t, strings.Join(lines, "\n"), m.env.ID)
 	}
 	mu.Unlock()
+}
+
+// dkimLike is a BodyChecker that needs the whole message.
+type dkimLike struct{ seen chan string }
+
+func (dkimLike) Name() string { return "body" }
+
+func (d dkimLike) CheckBody(ctx context.Context, env *mailblocks.Envelope, h textproto.Header, msg *io.SectionReader) (textproto.Header, error) {
+	b, err := io.ReadAll(msg)
+	if err != nil {
+		return textproto.Header{}, err
+	}
+	d.seen <- string(b)
+	if strings.Contains(string(b), "EICAR") {
+		return textproto.Header{}, mailblocks.NewError(554, mailblocks.EnhancedCode{5, 7, 1}, "Virus found")
+	}
+	var add textproto.Header
+	add.Add("X-Body-Size", strconv.FormatInt(msg.Size(), 10))
+	return add, nil
+}
+
+func TestBodyChecker(t *testing.T) {
+	rec := newRecorder()
+	opts := testOptions(t, rec)
+	opts.TempDir = t.TempDir()
+	d := dkimLike{seen: make(chan string, 2)}
+	opts.Checkers = []Checker{d}
+	_, addr := start(t, opts, Submission)
+	c, err := smtp.DialStartTLS(addr, clientTLS())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Auth(sasl.NewPlainClient("", "alice@example.org", "secret")))
+	msg := "Subject: x\r\n\r\n" + filler
+	require.NoError(t, c.SendMail("alice@example.org", []string{"bob@example.org"}, strings.NewReader(msg)))
+	assert.Equal(t, msg, <-d.seen, "the checker sees the message as sent")
+	m := rec.next(t)
+	assert.True(t, strings.HasPrefix(m.body, "X-Body-Size: "+strconv.Itoa(len(msg))+"\r\nReceived: "), m.body[:100])
+	assert.True(t, strings.HasSuffix(m.body, "Subject: x\r\nMessage-ID: <"+m.env.ID+"@mx.test>\r\nDate: "+m.env.Received.Format(time.RFC1123Z)+"\r\n\r\n"+filler))
+
+	err = c.SendMail("alice@example.org", []string{"bob@example.org"}, strings.NewReader("Subject: y\r\n\r\nEICAR\r\n"))
+	var se *smtp.SMTPError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 554, se.Code)
+	<-d.seen
+	entries, err := os.ReadDir(opts.TempDir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "spool files are unlinked")
 }
