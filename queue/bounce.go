@@ -140,9 +140,10 @@ func (q *Queue) report(rec *record, kind noticeKind, idx []int, expired map[int]
 		willRetry:  rec.Created.Add(q.opts.MaxQueueTime),
 		origSender: rec.Env.From,
 		// RFC 3461 4.3: RET=FULL asks for the whole message. A binary
-		// body cannot travel inside message/rfc822, so it gets the
-		// headers only.
-		full: rec.Env.Return == string(mailblocks.ReturnFull) && rec.Env.Body != string(mailblocks.BodyBinaryMIME),
+		// body cannot travel inside message/rfc822, and a huge one
+		// would get the notice refused: they get the headers only.
+		full: rec.Env.Return == string(mailblocks.ReturnFull) && rec.Env.Body != string(mailblocks.BodyBinaryMIME) &&
+			rec.Size <= q.opts.ReturnSizeLimit,
 	}
 	for _, i := range idx {
 		rs := &rec.Rcpt[i]

@@ -136,15 +136,40 @@ func TestBounceDSN(t *testing.T) {
 }
 
 func TestBounceRetFull(t *testing.T) {
-	n := make(notices, 10)
-	d := newScripted().script("bob@example.com", err550)
-	q := startQueue(t, "file", d, Options{Bounce: n.handler()})
-	e := env("alice@example.org", "bob@example.com")
-	e.Return = mailblocks.ReturnFull
-	enqueue(t, q, e)
-	r := parseDSN(t, n.next(t).body)
-	assert.Equal(t, "message/rfc822", r.origType)
-	assert.Equal(t, testBody, r.orig)
+	tests := []struct {
+		name     string
+		body     mailblocks.BodyType
+		limit    int64
+		wantType string
+	}{
+		{"full", mailblocks.Body8BitMIME, 0, "message/rfc822"},
+		{"binary body: headers only", mailblocks.BodyBinaryMIME, 0, "text/rfc822-headers"},
+		{"too big: headers only", "", int64(len(testBody)) - 1, "text/rfc822-headers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := make(notices, 10)
+			d := newScripted().script("bob@example.com", err550)
+			q := startQueue(t, "file", d, Options{Bounce: n.handler(), ReturnSizeLimit: tt.limit})
+			e := env("alice@example.org", "bob@example.com")
+			e.Return = mailblocks.ReturnFull
+			e.Body = tt.body
+			enqueue(t, q, e)
+			b := n.next(t)
+			if tt.body != "" {
+				assert.Equal(t, mailblocks.Body8BitMIME, b.env.Body)
+			}
+			r := parseDSN(t, b.body)
+			assert.Equal(t, tt.wantType, r.origType)
+			if tt.wantType == "message/rfc822" {
+				assert.Equal(t, testBody, r.orig)
+				assert.Contains(t, r.human, "It's attached below.")
+			} else {
+				assert.NotContains(t, r.orig, "Hi Bob.")
+				assert.Contains(t, r.orig, "Subject: Hello")
+			}
+		})
+	}
 }
 
 // TestBounceDefaultHandler: without Options.Bounce the DSN is queued and

@@ -63,6 +63,11 @@ type Options struct {
 	// sender (a failed bounce), RFC 5321 4.5.5 / 6.1. Empty: such
 	// failures are logged and dropped.
 	Postmaster string
+	// ReturnSizeLimit is the largest message returned whole in a DSN when
+	// the sender asked for RET=FULL; a larger one is returned as headers
+	// only, so that the notice itself is not refused for its size.
+	// Default 10 MiB (Postfix truncates at bounce_size_limit, 50 kB).
+	ReturnSizeLimit int64
 	// Bounce receives the DSNs. Default: they are enqueued in this queue
 	// (and so relayed by the Deliverer like any other message).
 	Bounce BounceHandler
@@ -110,6 +115,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Hostname == "" {
 		o.Hostname = "localhost"
+	}
+	if o.ReturnSizeLimit <= 0 {
+		o.ReturnSizeLimit = 10 << 20
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 5 * time.Minute
