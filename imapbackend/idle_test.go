@@ -187,3 +187,24 @@ func TestAppendToSelected(t *testing.T) {
 	exists, _, _ = u.snapshot()
 	assert.Equal(t, []uint32{2, 4}, exists)
 }
+
+// TestRenameSelected: renaming the selected folder (or a parent) keeps it
+// selected under its new name.
+func TestRenameSelected(t *testing.T) { forEachStore(t, testRenameSelected) }
+
+func testRenameSelected(t *testing.T, ts *testServer) {
+	c := ts.dial(t, nil)
+	require.NoError(t, c.Create("Old/Child", nil).Wait())
+	ts.deliver(t, "Old/Child", msgPlain)
+	_, err := c.Select("Old/Child", nil).Wait()
+	require.NoError(t, err)
+	require.NoError(t, c.Rename("Old", "New", nil).Wait())
+	require.NoError(t, c.Noop().Wait())
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Equal(t, "Hello there", msgs[0].Envelope.Subject)
+	st, err := c.Status("New/Child", &imap.StatusOptions{NumMessages: true}).Wait()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, *st.NumMessages)
+}

@@ -67,7 +67,38 @@ func (s *session) Rename(mailbox, newName string, _ *imap.RenameOptions) error {
 	if err != nil {
 		return err
 	}
-	return s.mapError("rename", s.mbox.RenameFolder(s.ctx, from, to), false)
+	if err := s.mbox.RenameFolder(s.ctx, from, to); err != nil {
+		return s.mapError("rename", err, false)
+	}
+	s.followRename(from, to)
+	return nil
+}
+
+// followRename keeps the selected folder selected when this session
+// renames it or one of its parents, as other servers do. (RENAME INBOX
+// leaves INBOX in place, empty: RFC 3501 6.3.5.)
+func (s *session) followRename(from, to string) {
+	sel := s.sel
+	if sel == nil || from == "INBOX" {
+		return
+	}
+	var newName string
+	switch {
+	case sel.name == from:
+		newName = to
+	case strings.HasPrefix(sel.name, from+string(Delim)):
+		newName = to + sel.name[len(from):]
+	default:
+		return
+	}
+	f, err := s.mbox.Folder(s.ctx, newName)
+	if err != nil {
+		return // the next poll ends the session
+	}
+	sel.folder, sel.name = f, f.Name()
+	s.mu.Lock()
+	s.selName = sel.name
+	s.mu.Unlock()
 }
 
 // Subscribe implements SUBSCRIBE (RFC 3501 6.3.6).
