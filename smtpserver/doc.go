@@ -21,10 +21,20 @@
 //     line length, errors per session;
 //   - a Received header (RFC 5321 4.4, RFC 3848 "with" keywords), loop
 //     detection, Message-ID and Date added on submission (RFC 6409 8);
-//   - [Checker] extension points at connect, MAIL, RCPT and after the header
-//     of the message has arrived;
+//   - [Checker] extension points at connect, MAIL, RCPT, after the header of
+//     the message ([DataChecker], streaming) and after the whole message
+//     ([BodyChecker], spooled to a temporary file);
 //   - a [Handler] that receives the envelope and the streamed message and
 //     must make it durable before the server answers 250.
+//
+// # Local and remote recipients
+//
+// The server asks the [Directory] about each recipient at RCPT time to
+// apply its policy, but passes the handler only the envelope: every
+// recipient in it was accepted (local, or relaying allowed for this client)
+// and the handler resolves them again through the same directory to choose
+// between the store and the queue. This keeps the Handler interface small
+// and lets a handler be used without a server (e.g. for local submission).
 //
 // The ESMTP extensions offered are PIPELINING (RFC 2920), 8BITMIME (RFC 6152),
 // SIZE (RFC 1870), ENHANCEDSTATUSCODES (RFC 2034), SMTPUTF8 (RFC 6531),
@@ -41,4 +51,12 @@
 // 5322 2.1 and RFC 6152 do not allow it; BINARYMIME is not offered): such a
 // message is refused with 554 5.6.0 ([ErrNULByte]). In both cases the session
 // continues.
+//
+// # Limits of go-smtp worth knowing
+//
+// go-smtp does not tell HELO from EHLO, so the Received field always says
+// ESMTP (or LMTP). It ends a session after four unrecognised commands,
+// independently of [Options].MaxErrors. Its DATA reader returns data in
+// blocks of 4 KiB, so the handler starts once 4 KiB (or the whole message)
+// has arrived.
 package smtpserver

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -519,4 +520,33 @@ func TestNestedMail(t *testing.T) {
 	s.expect("MAIL FROM:<b@remote.test>", "503 5.5.1")
 	assert.True(t, strings.HasPrefix(s.data(simpleMsg), "250"))
 	assert.Equal(t, "a@remote.test", rec.next(t).env.From)
+}
+
+func TestListenAndServe(t *testing.T) {
+	srv := New(Options{Logger: testLogger(t)})
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.ListenAndServe(Endpoint{Addr: "127.0.0.1:0", Mode: MX}, Endpoint{Addr: "127.0.0.1:0", Mode: LMTP})
+	}()
+	require.Eventually(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.listeners) == 2
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, srv.Shutdown(context.Background()))
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrServerClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("ListenAndServe did not return")
+	}
+	// Serving after Shutdown is refused.
+	l := newLocalListener(t)
+	defer l.Close()
+	require.ErrorIs(t, srv.Serve(l, MX), ErrServerClosed)
+
+	// A listen error is returned.
+	srv = New(Options{})
+	defer srv.Close()
+	require.Error(t, srv.ListenAndServe(Endpoint{Addr: "256.0.0.1:0"}))
 }
