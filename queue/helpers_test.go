@@ -78,7 +78,7 @@ type scripted struct {
 }
 
 func newScripted() *scripted {
-	return &scripted{scripts: make(map[string][]error), calls: make(chan delivery, 100000), host: "mx.example.net"}
+	return &scripted{scripts: make(map[string][]error), calls: make(chan delivery, 1000), host: "mx.example.net"}
 }
 
 func (s *scripted) script(addr string, outcomes ...error) *scripted {

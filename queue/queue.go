@@ -221,7 +221,6 @@ type Queue struct {
 	enqueues sync.WaitGroup // Enqueue calls in progress
 	workers  sync.WaitGroup // delivery goroutines
 	bg       sync.WaitGroup // loader, Run
-	runDone  chan struct{}
 }
 
 // Open opens (creating it if needed) the durable queue in dir. Messages left
@@ -351,12 +350,9 @@ func (q *Queue) Run(ctx context.Context) error {
 		return errors.New("queue: already running")
 	}
 	q.running = true
-	q.runDone = make(chan struct{})
-	done := q.runDone
 	q.bg.Add(1)
 	q.mu.Unlock()
 	defer q.bg.Done()
-	defer close(done)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

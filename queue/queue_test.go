@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -324,4 +327,41 @@ func TestDelivererMissingStatuses(t *testing.T) {
 	enqueue(t, q, env("alice@example.org", "bob@example.com"))
 	e := ev.nextKind(t, EventDeferred)
 	assert.True(t, errors.Is(e.Err, errNoStatus))
+}
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	r.n--
+	return copy(p, "partial data "), nil
+}
+
+// TestEnqueueBodyError: a body that cannot be read leaves nothing behind.
+func TestEnqueueBodyError(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			q := openKind(t, kind, dir, newScripted(), Options{})
+			defer q.Close()
+			_, err := q.Enqueue(context.Background(), env("a@example.org", "b@example.com"), &failingReader{n: 3})
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err = q.Enqueue(ctx, env("a@example.org", "b@example.com"), strings.NewReader("x"))
+			assert.ErrorIs(t, err, context.Canceled)
+			l, err := q.List(context.Background())
+			require.NoError(t, err)
+			assert.Empty(t, l)
+			if kind == "file" {
+				for _, sub := range []string{"tmp", "msg"} {
+					ents, err := os.ReadDir(filepath.Join(dir, sub))
+					require.NoError(t, err)
+					assert.Empty(t, ents, sub)
+				}
+			}
+		})
+	}
 }
