@@ -25,6 +25,20 @@ func newLimiter() *limiter {
 	return &limiter{clients: make(map[netip.Addr]*clientState)}
 }
 
+// clientKey is the unit of the per-client limits: the address itself for
+// IPv4, its /84 prefix for IPv6, where one client commonly owns a whole
+// /64 and could otherwise rotate addresses (Postfix 3.8's
+// smtpd_client_ipv6_prefix_length defaults to 84 too).
+func clientKey(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		p, err := ip.Prefix(84)
+		if err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
+}
+
 func (l *limiter) get(ip netip.Addr) *clientState {
 	cs := l.clients[ip]
 	if cs == nil {
@@ -64,6 +78,7 @@ func (l *limiter) sweep(now time.Time, authWindow time.Duration) {
 // connect counts a new connection from ip and reports whether it is within
 // max (0: no limit).
 func (l *limiter) connect(ip netip.Addr, max int) bool {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cs := l.get(ip)
@@ -77,6 +92,7 @@ func (l *limiter) connect(ip netip.Addr, max int) bool {
 
 // disconnect undoes connect.
 func (l *limiter) disconnect(ip netip.Addr) {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cs := l.get(ip)
@@ -93,6 +109,7 @@ func (l *limiter) dropIfEmpty(ip netip.Addr, cs *clientState) {
 // message counts a transaction from ip at now and reports whether it is
 // within max per minute (0: no limit).
 func (l *limiter) message(ip netip.Addr, now time.Time, max int) bool {
+	ip = clientKey(ip)
 	if max <= 0 {
 		return true
 	}
@@ -110,6 +127,7 @@ func (l *limiter) message(ip netip.Addr, now time.Time, max int) bool {
 
 // authLocked reports whether ip has max failures within window.
 func (l *limiter) authLocked(ip netip.Addr, now time.Time, max int, window time.Duration) bool {
+	ip = clientKey(ip)
 	if max <= 0 {
 		return false
 	}
@@ -126,6 +144,7 @@ func (l *limiter) authLocked(ip netip.Addr, now time.Time, max int, window time.
 
 // authFailed records a failure.
 func (l *limiter) authFailed(ip netip.Addr, now time.Time, max int, window time.Duration) {
+	ip = clientKey(ip)
 	if max <= 0 {
 		return
 	}

@@ -72,7 +72,8 @@ type Options struct {
 	// Postfix hopcount_limit.
 	MaxHops int
 	// MaxConnectionsPerIP limits simultaneous connections from one client
-	// address; more are answered 421 4.7.0 and closed. Default 50, like
+	// address (for this and the other per-IP limits, an IPv6 client is its
+	// /84 prefix, as in Postfix 3.8); more are answered 421 4.7.0 and closed. Default 50, like
 	// Postfix smtpd_client_connection_count_limit.
 	MaxConnectionsPerIP int
 	// MaxMessagesPerMinute limits transactions (MAIL commands accepted) per

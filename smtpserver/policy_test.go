@@ -93,6 +93,12 @@ func TestCheckers(t *testing.T) {
 	opts := testOptions(t, rec)
 	var mu sync.Mutex
 	var seen []string
+	var events []Event
+	opts.OnEvent = func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
 	opts.Checkers = []Checker{
 		&CheckFuncs{ID: "first",
 			Connect: func(ctx context.Context, c ConnInfo) error {
@@ -139,6 +145,11 @@ func TestCheckers(t *testing.T) {
 	assert.NotContains(t, got, "secret")
 	s.expect("MAIL FROM:<ok@x.test>", "250")
 	s.expect("RCPT TO:<bob@example.org>", "550 5.7.1 Bob")
+	mu.Lock()
+	require.NotEmpty(t, events)
+	assert.Equal(t, "first", events[len(events)-1].Checker)
+	assert.Equal(t, "rcpt", events[len(events)-1].Stage)
+	mu.Unlock()
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	assert.True(t, strings.HasPrefix(s.data("Subject: cheap viagra\r\n\r\nbuy\r\n"), "554 5.7.1 Spam"))
 	s.expect("MAIL FROM:<ok@x.test>", "250")

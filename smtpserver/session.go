@@ -73,6 +73,10 @@ func (c *conn) smtpErr(stage string, err error, env ...*mailblocks.Envelope) *sm
 }
 
 func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
+	var ce checkerError
+	if checker == "" && errors.As(err, &ce) {
+		checker = ce.name
+	}
 	var me *mailblocks.Error
 	if !errors.As(err, &me) {
 		c.log.Error("internal error", "stage", stage, "checker", checker, "err", err)
@@ -86,12 +90,17 @@ func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.En
 	if me.Code == 421 || me == errLineTooLong {
 		c.closeAfterWrite.Store(true)
 	}
-	c.log.Info("rejected", "stage", stage, "code", me.Code, "enhanced", me.Enhanced.String(), "reason", me.Message, "checker", checker)
 	ev := Event{Kind: EventReject, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: stage,
 		Code: me.Code, Enhanced: me.Enhanced, Checker: checker}
-	if len(env) > 0 {
-		ev.Envelope = env[0]
+	attrs := []any{"stage", stage, "code", me.Code, "enhanced", me.Enhanced.String(), "reason", me.Message}
+	if checker != "" {
+		attrs = append(attrs, "checker", checker)
 	}
+	if len(env) > 0 && env[0] != nil {
+		ev.Envelope = env[0]
+		attrs = append(attrs, "id", env[0].ID)
+	}
+	c.log.Info("rejected", attrs...)
 	c.srv.event(ev)
 	return toSMTP(me)
 }

@@ -120,3 +120,40 @@ func TestHeaderTooBig(t *testing.T) {
 	assert.True(t, strings.HasPrefix(s.data("no header here\r\n"), "250"))
 	assert.True(t, strings.HasSuffix(rec.next(t).body, "+0000\r\nno header here\r\n"))
 }
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter()
+	a := netip.MustParseAddr("2001:db8:1:2:3::1")
+	b := netip.MustParseAddr("2001:db8:1:2:3:fff::2") // same /84
+	c := netip.MustParseAddr("2001:db8:1:2:4::1")     // other /84
+	require.True(t, l.connect(a, 2))
+	require.True(t, l.connect(b, 2))
+	assert.False(t, l.connect(a, 2), "one IPv6 client is a /84")
+	assert.True(t, l.connect(c, 2))
+	l.disconnect(a)
+	assert.True(t, l.connect(b, 2))
+
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v4 := netip.MustParseAddr("192.0.2.1")
+	for range 2 {
+		require.True(t, l.message(v4, now, 2))
+	}
+	assert.False(t, l.message(v4, now.Add(59*time.Second), 2))
+	assert.True(t, l.message(v4, now.Add(time.Minute), 2))
+	assert.True(t, l.message(netip.MustParseAddr("192.0.2.2"), now, 2), "IPv4 is per address")
+
+	for range 3 {
+		l.authFailed(v4, now, 3, time.Hour)
+	}
+	assert.True(t, l.authLocked(v4, now.Add(59*time.Minute), 3, time.Hour))
+	assert.False(t, l.authLocked(v4, now.Add(time.Hour), 3, time.Hour))
+
+	// Idle entries are swept.
+	l.disconnect(b)
+	l.disconnect(b)
+	l.disconnect(c)
+	l.message(v4, now.Add(3*time.Hour), 2)
+	l.mu.Lock()
+	assert.Len(t, l.clients, 1)
+	l.mu.Unlock()
+}
