@@ -317,6 +317,12 @@ func TestLongLine(t *testing.T) {
 	assert.True(t, strings.HasPrefix(got, "500 5.5.2"), got)
 	assert.True(t, s.closed())
 	assert.Equal(t, 1, rec.count())
+
+	// A command line over the limit ends the session (go-smtp's reply).
+	s = dial(t, addr)
+	s.greet()
+	s.expect("NOOP "+strings.Repeat("n", 1200), "500 5.4.0")
+	assert.True(t, s.closed())
 }
 
 func TestMaxErrors(t *testing.T) {
