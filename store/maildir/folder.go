@@ -72,6 +72,8 @@ type folder struct {
 	curStamp    stamp
 	tmpCleaned  bool
 
+	flagCache map[string][]string // info letters → flags; reset with keywords
+
 	qmu   sync.Mutex
 	queue []*pendingAdd // deliveries waiting for a group commit
 }
@@ -367,9 +369,17 @@ var flagLetters = []flagLetter{
 	{'T', store.FlagDeleted},
 }
 
-// flags turns an entry's info letters into store flags, system flags
-// first.
+// flags turns an entry's info letters into store flags, in the order of
+// store.NormalizeFlags so that every store reports flags alike. The
+// slices are shared between messages with the same letters (callers must
+// not modify them, as with store.ApplyFlags results).
 func (f *folder) flags(e *entry) []string {
+	if e.info == "" {
+		return nil
+	}
+	if fl, ok := f.flagCache[e.info]; ok {
+		return fl
+	}
 	var out []string
 	for _, fl := range flagLetters {
 		if strings.IndexByte(e.info, fl.letter) >= 0 {
@@ -382,9 +392,13 @@ func (f *folder) flags(e *entry) []string {
 			out = append(out, f.keywords[c-'a'])
 		}
 	}
-	// The order of store.NormalizeFlags, so that every store reports
-	// flags alike.
 	slices.Sort(out)
+	if f.flagCache == nil {
+		f.flagCache = map[string][]string{}
+	}
+	if len(f.flagCache) < 1024 {
+		f.flagCache[e.info] = out
+	}
 	return out
 }
 

@@ -191,8 +191,8 @@ func parseEntry(line []byte) (*entry, bool) {
 		if sp <= 0 {
 			return nil, false
 		}
-		v, err := strconv.ParseInt(string(line[:sp]), 10, 64)
-		if err != nil {
+		v, ok := parseInt(line[:sp])
+		if !ok {
 			return nil, false
 		}
 		nums[i] = v
@@ -202,6 +202,29 @@ func parseEntry(line []byte) (*entry, bool) {
 		return nil, false
 	}
 	return &entry{uid: store.UID(nums[0]), date: nums[1], size: nums[2], base: string(line)}, true
+}
+
+// parseInt parses an optionally negative decimal without allocating
+// (the index has 100,000 lines for a big folder).
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 func appendEntry(b []byte, e *entry) []byte {
@@ -300,7 +323,9 @@ func (f *folder) readKeywords() error {
 	path := filepath.Join(f.path, keywordsName)
 	st, err := statStamp(path)
 	if errors.Is(err, os.ErrNotExist) {
-		f.keywords, f.kwStamp = nil, stamp{}
+		if f.keywords != nil {
+			f.keywords, f.kwStamp, f.flagCache = nil, stamp{}, nil
+		}
 		return nil
 	}
 	if err != nil {
@@ -324,7 +349,7 @@ func (f *folder) readKeywords() error {
 		kw[i] = name
 		max = max1(max, i+1)
 	}
-	f.keywords, f.kwStamp = kw[:max], st
+	f.keywords, f.kwStamp, f.flagCache = kw[:max], st, nil
 	return nil
 }
 
@@ -351,6 +376,7 @@ func (f *folder) keywordLetter(kw string, create bool) (byte, error) {
 		return 0, fmt.Errorf("maildir: folder %s: more than 26 keywords: %w", f.name, ErrTooManyKeywords)
 	}
 	f.keywords = append(f.keywords, kw)
+	f.flagCache = nil
 	var b strings.Builder
 	for i, k := range f.keywords {
 		if k != "" {
