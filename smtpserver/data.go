@@ -91,7 +91,7 @@ func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks
 				e = errs[i]
 			}
 			if e != nil {
-				status.SetStatus(rcpt.Address, c.smtpErr("data", e, env))
+				status.SetStatus(rcpt.Address, c.reply("data", "", e, env, false))
 			} else {
 				accepted = true
 				status.SetStatus(rcpt.Address, nil)

@@ -639,3 +639,40 @@ func TestBodyChecker(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "spool files are unlinked")
 }
+
+// allFail refuses every recipient of an LMTP delivery.
+type allFail struct{ *recorder }
+
+func (a allFail) HandleLMTP(ctx context.Context, env *mailblocks.Envelope, body io.Reader) []error {
+	io.Copy(io.Discard, body)
+	errs := make([]error, len(env.Recipients))
+	for i := range errs {
+		errs[i] = mailblocks.ErrMailboxFull
+	}
+	errs[0] = mailblocks.NewError(421, mailblocks.EnhancedCode{4, 3, 0}, "Store going down")
+	return errs
+}
+
+func TestLMTPStatusesAllWritten(t *testing.T) {
+	// Per-recipient failures neither hit MaxErrors nor cut the replies.
+	opts := testOptions(t, nil)
+	opts.Handler = allFail{newRecorder()}
+	opts.MaxErrors = 2
+	_, addr := start(t, opts, LMTP)
+	s := dial(t, addr)
+	s.reply()
+	s.write("LHLO mta.test\r\n")
+	s.reply()
+	s.expect("MAIL FROM:<a@remote.test>", "250")
+	rcpts := []string{"alice@example.org", "bob@example.org", "team@example.org", "postmaster@example.org"}
+	for _, r := range rcpts {
+		s.expect("RCPT TO:<"+r+">", "250")
+	}
+	s.expect("DATA", "354")
+	s.write(simpleMsg + ".\r\n")
+	assert.True(t, strings.HasPrefix(s.reply()[0], "421 4.3.0"))
+	for range rcpts[1:] {
+		assert.True(t, strings.HasPrefix(s.reply()[0], "552 5.2.2"))
+	}
+	s.expect("NOOP", "250")
+}

@@ -73,6 +73,17 @@ func (c *conn) smtpErr(stage string, err error, env ...*mailblocks.Envelope) *sm
 }
 
 func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
+	var e *mailblocks.Envelope
+	if len(env) > 0 {
+		e = env[0]
+	}
+	return c.reply(stage, checker, err, e, true)
+}
+
+// reply is smtpErrBy; count is false for the per-recipient statuses of
+// LMTP, which must all be written: they neither count towards MaxErrors
+// nor close the connection.
+func (c *conn) reply(stage, checker string, err error, env *mailblocks.Envelope, count bool) *smtp.SMTPError {
 	var ce checkerError
 	if checker == "" && errors.As(err, &ce) {
 		checker = ce.name
@@ -83,22 +94,23 @@ func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.En
 		me = mailblocks.ErrTemporary
 	}
 	cfg := c.srv.cfg
-	if n := c.errors.Add(1); cfg.MaxErrors > 0 && int(n) >= cfg.MaxErrors && me.Code != 421 {
-		c.log.Info("too many errors", "stage", stage, "code", me.Code)
-		me = ErrTooManyErrors
-	}
-	if me.Code == 421 || me == errLineTooLong {
-		c.closeAfterWrite.Store(true)
+	if count {
+		if n := c.errors.Add(1); cfg.MaxErrors > 0 && int(n) >= cfg.MaxErrors && me.Code != 421 {
+			c.log.Info("too many errors", "stage", stage, "code", me.Code)
+			me = ErrTooManyErrors
+		}
+		if me.Code == 421 || me == errLineTooLong {
+			c.closeAfterWrite.Store(true)
+		}
 	}
 	ev := Event{Kind: EventReject, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: stage,
-		Code: me.Code, Enhanced: me.Enhanced, Checker: checker}
+		Code: me.Code, Enhanced: me.Enhanced, Checker: checker, Envelope: env}
 	attrs := []any{"stage", stage, "code", me.Code, "enhanced", me.Enhanced.String(), "reason", me.Message}
 	if checker != "" {
 		attrs = append(attrs, "checker", checker)
 	}
-	if len(env) > 0 && env[0] != nil {
-		ev.Envelope = env[0]
-		attrs = append(attrs, "id", env[0].ID)
+	if env != nil {
+		attrs = append(attrs, "id", env.ID)
 	}
 	c.log.Info("rejected", attrs...)
 	c.srv.event(ev)
