@@ -7,13 +7,15 @@
 //	<dir>/directory.json          users (argon2id/bcrypt hashes, quotas), aliases,
 //	                              lists, catch-alls, domains: store.DirectoryData as JSON
 //	<dir>/directory.lock          flock taken while changing directory.json
-//	<dir>/mail/<domain>/<local>/  one Maildir++ per user; INBOX is its root:
+//	<dir>/mail/<domain>/<local>/  one Maildir++ per user (A-label domain, lower-case
+//	                              local part); INBOX is its root:
 //	    cur/ new/ tmp/            INBOX's messages
 //	    .Sent/ .Lists.Work/ ...   other folders ("Lists/Work"), each with
 //	                              cur/ new/ tmp/ and an empty maildirfolder file
-//	    mailblocks-uidlist        per folder: UIDVALIDITY, UIDNEXT, "uid date size base"
-//	    dovecot-keywords          per folder: keyword letters (Dovecot's format)
-//	    mailblocks-folder.lock    per folder: flock held while the folder changes
+//	    mailblocks-uidlist        UIDVALIDITY, UIDNEXT, "uid date size base" lines
+//	    dovecot-keywords          keyword letters (Dovecot's format)
+//	    mailblocks-folder.lock    flock held while the folder changes
+//	                              (these three are in every folder directory)
 //	    mailblocks-subscriptions  subscribed folders, one name a line
 //	    mailblocks-specialuse     "<folder>\t<attribute>" lines (RFC 6154)
 //	    mailblocks-uidvalidity    last UIDVALIDITY given in this mailbox
