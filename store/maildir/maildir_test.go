@@ -365,15 +365,38 @@ func TestWatchSeesOtherInstance(t *testing.T) {
 	require.NoError(t, err)
 
 	uid := deliver(t, s1, "Subject: from elsewhere\n\nx\n")
+	waitEvent(t, ch, func(ev store.Event) bool {
+		return ev.Kind == store.EventMessageAdded && ev.Folder == "INBOX" && ev.UID == uid
+	})
+
+	// A mail client renames the file to mark it seen: a flags event.
+	root := inboxDir(dir)
+	list(t, openFolder(t, s1, "INBOX")) // s1 moves it to cur/
+	cur := filesIn(t, filepath.Join(root, "cur"))
+	require.Len(t, cur, 1)
+	base, _, _ := strings.Cut(cur[0], ":")
+	require.NoError(t, os.Rename(filepath.Join(root, "cur", cur[0]), filepath.Join(root, "cur", base+":2,S")))
+	waitEvent(t, ch, func(ev store.Event) bool {
+		return ev.Kind == store.EventFlagsChanged && ev.UID == uid && store.HasFlag(ev.Flags, store.FlagSeen)
+	})
+	// And deletes it.
+	require.NoError(t, os.Remove(filepath.Join(root, "cur", base+":2,S")))
+	waitEvent(t, ch, func(ev store.Event) bool {
+		return ev.Kind == store.EventMessageExpunged && ev.UID == uid
+	})
+}
+
+func waitEvent(t *testing.T, ch <-chan store.Event, match func(store.Event) bool) {
+	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-ch:
-			if ev.Kind == store.EventMessageAdded && ev.Folder == "INBOX" && ev.UID == uid {
+			if match(ev) {
 				return
 			}
 		case <-timeout:
-			t.Fatal("no event for a delivery by another Store instance")
+			t.Fatal("expected event did not arrive")
 		}
 	}
 }
