@@ -60,6 +60,7 @@ const (
 	maxCommitBatch = 4096
 	// loadReaders is the number of goroutines reading the spool at Open.
 	loadReaders = 8
+	loadBatch   = 64
 )
 
 type fileSpool struct {
@@ -274,7 +275,7 @@ func (s *fileSpool) scan() error {
 	return err
 }
 
-func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
+func (s *fileSpool) load(ctx context.Context, fn func([]*record)) error {
 	names := s.names
 	s.names = nil
 	msgs := make([]string, 0, len(names))
@@ -297,13 +298,22 @@ func (s *fileSpool) load(ctx context.Context, fn func(*record)) error {
 	var wg sync.WaitGroup
 	for range loadReaders {
 		wg.Go(func() {
+			// Records are handed over in batches: one lock of the
+			// scheduler per batch, not per message.
+			batch := make([]*record, 0, loadBatch)
 			for id := range ids {
 				rec, err := s.readMessage(id, states[id])
 				if err != nil {
 					s.quarantine(id, err)
 					continue
 				}
-				fn(rec)
+				if batch = append(batch, rec); len(batch) == loadBatch {
+					fn(batch)
+					batch = make([]*record, 0, loadBatch)
+				}
+			}
+			if len(batch) > 0 {
+				fn(batch)
 			}
 		})
 	}

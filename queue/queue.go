@@ -258,19 +258,23 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 		defer q.bg.Done()
 		defer close(q.loaded)
 		var n atomic.Int64
-		err := sp.load(q.ctx, func(rec *record) {
+		err := sp.load(q.ctx, func(recs []*record) {
+			var finished []*record
 			q.mu.Lock()
-			pending := q.addLocked(rec)
+			for _, rec := range recs {
+				if !q.addLocked(rec) {
+					finished = append(finished, rec)
+				}
+			}
 			q.mu.Unlock()
-			if !pending {
+			q.Wake()
+			n.Add(int64(len(recs) - len(finished)))
+			for _, rec := range finished {
 				// Finished before the crash, not yet removed.
 				if err := sp.remove(rec.ID); err != nil {
 					q.log.Error("queue: removing finished message", "id", rec.ID, "error", err)
 				}
-				return
 			}
-			q.Wake()
-			n.Add(1)
 		})
 		if err != nil && q.ctx.Err() == nil {
 			q.log.Error("queue: loading spool", "error", err)

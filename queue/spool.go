@@ -24,9 +24,10 @@ type spool interface {
 	remove(id string) error
 	// openBody returns the body of the message.
 	openBody(rec *record) (bodyReader, error)
-	// load calls fn for every message stored by a previous run, roughly
-	// oldest first, until ctx is done. fn may be called concurrently.
-	load(ctx context.Context, fn func(*record)) error
+	// load calls fn with the messages stored by a previous run, in
+	// batches, roughly oldest first, until ctx is done. fn may be called
+	// concurrently.
+	load(ctx context.Context, fn func([]*record)) error
 	// close releases the spool; no call may be in progress.
 	close() error
 }
@@ -83,7 +84,7 @@ func (s *memSpool) openBody(rec *record) (bodyReader, error) {
 	return nopCloser{bytes.NewReader(b)}, nil
 }
 
-func (s *memSpool) load(context.Context, func(*record)) error { return nil }
+func (s *memSpool) load(context.Context, func([]*record)) error { return nil }
 func (s *memSpool) close() error                              { return nil }
 
 type nopCloser struct{ io.ReaderAt }
