@@ -85,7 +85,7 @@ func (s *memSpool) openBody(rec *record) (bodyReader, error) {
 }
 
 func (s *memSpool) load(context.Context, func([]*record)) error { return nil }
-func (s *memSpool) close() error                              { return nil }
+func (s *memSpool) close() error                                { return nil }
 
 type nopCloser struct{ io.ReaderAt }
 
