@@ -308,6 +308,7 @@ func (s *Server) serveConn(raw net.Conn, mode Mode) {
 func (s *Server) refuse(c *conn, nc net.Conn, err error, checker string) {
 	defer nc.Close()
 	se := c.smtpErrBy("connect", checker, err)
+	c.closeAfterWrite.Store(false) // we close ourselves; TLS needs several writes
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
 }

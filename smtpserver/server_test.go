@@ -1,7 +1,9 @@
 package smtpserver
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -555,4 +557,57 @@ func TestListenAndServe(t *testing.T) {
 	srv = New(Options{})
 	defer srv.Close()
 	require.Error(t, srv.ListenAndServe(Endpoint{Addr: "256.0.0.1:0"}))
+}
+
+func TestSTARTTLSInjection(t *testing.T) {
+	// CVE-2011-0411 style: commands pipelined after STARTTLS in clear text
+	// must not be executed inside the TLS session.
+	rec := newRecorder()
+	_, addr := start(t, testOptions(t, rec), MX)
+	s := dial(t, addr)
+	s.greet()
+	s.write("STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+	require.True(t, strings.HasPrefix(s.reply()[0], "220"))
+	tc := tls.Client(s.conn, clientTLS())
+	require.NoError(t, tc.Handshake())
+	ts := &script{t: t, conn: tc, r: bufio.NewReader(tc)}
+	ts.write("EHLO client.test\r\n")
+	ts.reply()
+	ts.expect("RCPT TO:<alice@example.org>", "502 5.5.1") // no MAIL in this session
+}
+
+func TestSubmissionsRefusedOverTLS(t *testing.T) {
+	// A connection refused at connect time on an implicit TLS listener is
+	// told so inside TLS.
+	rec := newRecorder()
+	opts := testOptions(t, rec)
+	opts.MaxConnectionsPerIP = 1
+	_, addr := start(t, opts, Submissions)
+	first, err := tls.Dial("tcp", addr, clientTLS())
+	require.NoError(t, err)
+	defer first.Close()
+	line, err := bufio.NewReader(first).ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "220"))
+	second, err := tls.Dial("tcp", addr, clientTLS())
+	require.NoError(t, err)
+	defer second.Close()
+	line, err = bufio.NewReader(second).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "421 4.7.0 Too many connections from your address\r\n", line)
+}
+
+func TestTooManyErrorsOverTLS(t *testing.T) {
+	// The 421 that ends a session is written before the close, inside TLS.
+	rec := newRecorder()
+	opts := testOptions(t, rec)
+	opts.MaxErrors = 1
+	_, addr := start(t, opts, Submissions)
+	tc, err := tls.Dial("tcp", addr, clientTLS())
+	require.NoError(t, err)
+	defer tc.Close()
+	s := &script{t: t, conn: tc, r: bufio.NewReader(tc)}
+	s.greet()
+	s.expect("MAIL FROM:<alice@example.org>", "421 4.7.0")
+	assert.True(t, s.closed())
 }
