@@ -197,7 +197,12 @@ func (f *folder) add(ctx context.Context, r io.Reader, flags []string, date time
 			return 0, err
 		}
 		defer unlockMB()
-		u, err := f.mb.usage(ctx)
+		u, err := f.mb.usage(ctx, false)
+		if err == nil && q.Exceeded(u.Bytes, u.Messages, size, 1) {
+			// The cheap count may include messages another process
+			// expunged: recount exactly before refusing.
+			u, err = f.mb.usage(ctx, true)
+		}
 		if err != nil {
 			return 0, err
 		}

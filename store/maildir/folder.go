@@ -134,6 +134,18 @@ func (f *folder) refresh(ctx context.Context) error {
 	return f.syncLocked(ctx, false)
 }
 
+// readIndexLocked reads what was appended to the index, under the file
+// lock. f.mu must be held.
+func (f *folder) readIndexLocked() error {
+	unlock, err := f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = f.readIndex()
+	return err
+}
+
 // syncLocked reads the index and, when they changed, the directories, and
 // reconciles them. f.mu and the file lock must be held.
 func (f *folder) syncLocked(ctx context.Context, force bool) error {

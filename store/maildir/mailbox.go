@@ -411,12 +411,18 @@ func (mb *mailbox) Folder(ctx context.Context, name string) (store.Folder, error
 // Usage implements store.Mailbox: the sum of the CRLF sizes in every
 // folder's index (so it is computed, not cached, and cannot drift).
 func (mb *mailbox) Usage(ctx context.Context) (store.Usage, error) {
-	u, err := mb.usage(ctx)
+	u, err := mb.usage(ctx, true)
 	u.Quota = mb.s.quota(mb.user)
 	return u, err
 }
 
-func (mb *mailbox) usage(ctx context.Context) (store.Usage, error) {
+// usage sums the sizes of every folder's messages. exact rescans folders
+// that changed on disk; otherwise (for the quota check of a delivery) a
+// folder already scanned only re-reads what was appended to its index,
+// which counts every message added by mailblocks, in any process, without
+// listing a big folder's directory on each delivery. Changes by other
+// programs are then counted from the next scan on.
+func (mb *mailbox) usage(ctx context.Context, exact bool) (store.Usage, error) {
 	var u store.Usage
 	names, err := mb.folderNames()
 	if err != nil {
@@ -428,7 +434,11 @@ func (mb *mailbox) usage(ctx context.Context) (store.Usage, error) {
 			continue // deleted meanwhile
 		}
 		f.mu.Lock()
-		err = f.refresh(ctx)
+		if exact || !f.scanned {
+			err = f.refresh(ctx)
+		} else {
+			err = f.readIndexLocked()
+		}
 		if err == nil {
 			for _, e := range f.entries {
 				u.Bytes += e.size

@@ -345,7 +345,7 @@ func (h *handle) transfer(ctx context.Context, uids []store.UID, destName string
 			return store.CopyResult{}, err
 		}
 		defer unlockMB()
-		if u, err = h.mb.usage(ctx); err != nil {
+		if u, err = h.mb.usage(ctx, true); err != nil {
 			return store.CopyResult{}, err
 		}
 	}

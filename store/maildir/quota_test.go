@@ -60,3 +60,25 @@ func TestQuotaUnderConcurrentDelivery(t *testing.T) {
 	// Nothing was left behind in tmp/ by the refused deliveries.
 	require.Empty(t, filesIn(t, inboxDir(dir)+"/tmp"))
 }
+
+// Messages expunged by another instance free their quota at once, although
+// the cheap usage count of this instance still lists them.
+func TestQuotaFreedByOtherInstance(t *testing.T) {
+	ctx := context.Background()
+	s1, dir := newStore(t)
+	require.NoError(t, s1.SetQuota(ctx, testUser, store.Quota{Messages: 2}))
+	deliver(t, s1, "a\n")
+	deliver(t, s1, "b\n")
+	_, err := s1.Deliver(ctx, testUser, strings.NewReader("c\n"), store.DeliverOptions{})
+	require.ErrorIs(t, err, store.ErrOverQuota)
+
+	s2, err := maildir.Open(dir, testOptions())
+	require.NoError(t, err)
+	f2 := openFolder(t, s2, "INBOX")
+	_, err = f2.SetFlags(ctx, []store.UID{1}, store.FlagsAdd, []string{store.FlagDeleted})
+	require.NoError(t, err)
+	_, err = f2.Expunge(ctx, nil)
+	require.NoError(t, err)
+
+	require.Equal(t, store.UID(3), deliver(t, s1, "c\n"))
+}
