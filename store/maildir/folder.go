@@ -78,13 +78,24 @@ type folder struct {
 	queue []*pendingAdd // deliveries waiting for a group commit
 }
 
-// dirtyWindow: a directory modified this close to (or after) our last scan
+// A directory modified shortly before (or after) our last scan started
 // may have changed again within the same timestamp tick without its mtime
-// moving, so it is read again (Dovecot does the same).
-const dirtyWindow = 2 * time.Second
+// moving, so it is read again (Dovecot does the same). File systems with
+// sub-second timestamps (ext4, xfs, btrfs, tmpfs) stamp with the kernel's
+// coarse clock, a few milliseconds per tick: fineWindow covers that with
+// a wide margin. A whole-second mtime suggests a file system with
+// one- or two-second timestamps: coarseWindow.
+const (
+	fineWindow   = 100 * time.Millisecond
+	coarseWindow = 2 * time.Second
+)
 
 func (f *folder) dirty(st stamp) bool {
-	return st.mtime >= f.scanStart.Add(-dirtyWindow).UnixNano()
+	w := fineWindow
+	if st.mtime%int64(time.Second) == 0 {
+		w = coarseWindow
+	}
+	return st.mtime >= f.scanStart.Add(-w).UnixNano()
 }
 
 func (f *folder) exists() error {

@@ -95,30 +95,17 @@ type fileReader struct {
 
 func (r fileReader) Close() error { return r.f.Close() }
 
-// Open implements store.Folder: the file with LF turned into CRLF.
+// Open implements store.Folder: the file with LF turned into CRLF. It
+// trusts the known location of the file and rescans only when the UID is
+// unknown or the file moved (another program changed its flags), so that
+// fetching many messages does not list the directory each time.
 func (h *handle) Open(ctx context.Context, uid store.UID) (io.ReadCloser, error) {
+	f, err := h.mb.folderState(h.name)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		var path string
-		err := h.locked(ctx, func(f *folder) error {
-			if attempt > 0 {
-				// The file moved under us (flags changed by another
-				// program): rescan for real.
-				unlock, err := f.lock()
-				if err != nil {
-					return err
-				}
-				defer unlock()
-				if err := f.syncLocked(ctx, true); err != nil {
-					return err
-				}
-			}
-			e := f.find(uid)
-			if e == nil {
-				return fmt.Errorf("maildir: %s UID %d: %w", f.name, uid, store.ErrNoSuchMessage)
-			}
-			path = filepath.Join(f.path, e.rel())
-			return nil
-		})
+		path, err := f.locate(ctx, uid, attempt > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +117,29 @@ func (h *handle) Open(ctx context.Context, uid store.UID) (io.ReadCloser, error)
 			return nil, fmt.Errorf("maildir: open UID %d: %w", uid, err)
 		}
 	}
+}
+
+// locate returns the path of a message's file, scanning first if the UID
+// is not known yet, or unconditionally when rescan is set.
+func (f *folder) locate(ctx context.Context, uid store.UID, rescan bool) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.find(uid)
+	if rescan || e == nil || e.loc == 0 || !f.scanned {
+		unlock, err := f.lock()
+		if err != nil {
+			return "", err
+		}
+		defer unlock()
+		if err := f.syncLocked(ctx, rescan); err != nil {
+			return "", err
+		}
+		e = f.find(uid)
+	}
+	if e == nil || e.loc == 0 {
+		return "", fmt.Errorf("maildir: %s UID %d: %w", f.name, uid, store.ErrNoSuchMessage)
+	}
+	return filepath.Join(f.path, e.rel()), nil
 }
 
 // Append implements store.Folder.
