@@ -54,10 +54,11 @@
 // mailblocks-uidlist keeps UIDs and UIDVALIDITY stable across restarts
 // (RFC 3501 2.3.1.1). A message is identified by its base name (before
 // ":"), so a client that changes flags by renaming, or moves new/ to cur/,
-// does not change its UID. Every call that reads a folder first checks
-// (by stat) whether the index or the directories changed and if so
-// rescans: files dropped in by another program get the next UIDs, files
-// that vanished are expunged. Messages found in new/ during a scan are
+// does not change its UID. List, Status and every change first check (by
+// stat) whether the index or the directories changed and if so rescan:
+// files dropped in by another program get the next UIDs, files that
+// vanished are expunged. Open trusts the known file name and rescans only
+// when the file is not there. Messages found in new/ during a scan are
 // moved to cur/ (as Dovecot does) so that new/ stays small; a message
 // delivered by mailblocks stays in new/ until then.
 //
