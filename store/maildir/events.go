@@ -66,6 +66,9 @@ func (h *hub) watch(ctx context.Context, user string) *watcher {
 func (mb *mailbox) Watch(ctx context.Context) (<-chan store.Event, error) {
 	w := mb.s.hub.watch(ctx, mb.user)
 	if iv := mb.s.opts.PollInterval; iv > 0 {
+		// Learn every folder now, so that the rescans report any
+		// change from here on (a first scan reports nothing).
+		mb.poll(ctx)
 		go func() {
 			t := time.NewTicker(iv)
 			defer t.Stop()

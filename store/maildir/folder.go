@@ -318,8 +318,12 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 			return err
 		}
 	}
-	for _, ev := range events {
-		f.mb.s.hub.publish(f.mb.user, ev)
+	if f.scanned {
+		// The first scan of a Store only learns the folder; what it
+		// finds is not news.
+		for _, ev := range events {
+			f.mb.s.hub.publish(f.mb.user, ev)
+		}
 	}
 	return nil
 }
