@@ -168,6 +168,8 @@ func (q *Queue) Flush(ctx context.Context) error {
 
 func (q *Queue) retryLocked(m *message, now time.Time) {
 	for _, j := range m.jobs {
+		// An administrator's retry overrides a dead destination.
+		delete(q.sched.deadUntil, j.domain)
 		switch j.state {
 		case jobWaiting:
 			if j.due.After(now) {

@@ -25,7 +25,10 @@
 // failure is retried after Options.RetryInterval, doubling up to
 // Options.MaxRetryInterval, until Options.MaxQueueTime (defaults 5 min,
 // 1 h, 5 days, as Postfix). The classification is mailblocks.IsTemporary:
-// an error without an SMTP code is temporary.
+// an error without an SMTP code is temporary. When no server of a domain
+// could be reached at all (every recipient deferred without a RemoteHost),
+// the domain is left alone for RetryInterval: its other messages wait
+// rather than each time out in turn (Postfix's "dead destination").
 //
 // # Notifications
 //

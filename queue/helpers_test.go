@@ -109,6 +109,9 @@ func (s *scripted) Deliver(ctx context.Context, env *mailblocks.Envelope, body i
 			}
 		}
 		res[i] = mailblocks.DeliveryStatus{Recipient: r.Address, Err: err, RemoteHost: s.host, RemoteDSN: s.remoteDSN}
+		if errors.Is(err, errNet) {
+			res[i].RemoteHost = "" // no server reached
+		}
 	}
 	d := delivery{env: env.Clone(), body: string(b1)}
 	s.all = append(s.all, d)

@@ -365,3 +365,40 @@ func TestEnqueueBodyError(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadDestination: when a domain cannot be reached at all, its other
+// messages wait for the retry instead of each trying in turn; other
+// domains go on.
+func TestDeadDestination(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	ev := make(events, 100)
+	d := newScripted().script("u0@dead.example", errNet, nil)
+	q := openKind(t, "file", t.TempDir(), d, Options{Clock: clk.Now, OnEvent: ev.on, PerDomainConcurrency: 1})
+	defer q.Close()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, enqueue(t, q, env("alice@example.org", fmt.Sprintf("u%d@dead.example", i))))
+	}
+	q.Start(ctx)
+	assert.Equal(t, []string{"u0@dead.example"}, d.next(t).rcpts())
+	ev.nextKind(t, EventDeferred)
+	// Another domain is not affected.
+	enqueue(t, q, env("alice@example.org", "x@live.example"))
+	assert.Equal(t, []string{"x@live.example"}, d.next(t).rcpts())
+	for _, id := range ids[1:] {
+		e, err := q.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, 0, e.Recipients[0].Attempts, "not tried while the destination is dead")
+		assert.False(t, e.Delivering)
+	}
+	clk.Advance(5 * time.Minute)
+	q.Wake()
+	got := []string{}
+	for range 3 {
+		got = append(got, d.next(t).rcpts()...)
+	}
+	slices.Sort(got)
+	assert.Equal(t, []string{"u0@dead.example", "u1@dead.example", "u2@dead.example"}, got)
+	waitEmpty(t, q)
+}

@@ -84,12 +84,33 @@ type scheduler struct {
 	domains  []string // domains that have a ready list, served in turn
 	active   int
 	activeBy map[string]int
+	// deadUntil holds destinations that could not be reached at all
+	// (every recipient deferred without a RemoteHost): their ready jobs
+	// wait until then instead of each trying, and timing out, in turn.
+	// Postfix does the same ("dead destination") until its next queue
+	// scan.
+	deadUntil map[string]time.Time
 }
 
 func (s *scheduler) init() {
 	s.msgs = make(map[string]*message)
 	s.ready = make(map[string]*readyList)
 	s.activeBy = make(map[string]int)
+	s.deadUntil = make(map[string]time.Time)
+}
+
+// dead reports whether domain d is marked unreachable at now, forgetting
+// marks that have expired.
+func (s *scheduler) dead(d string, now time.Time) bool {
+	until, ok := s.deadUntil[d]
+	if !ok {
+		return false
+	}
+	if now.Before(until) {
+		return true
+	}
+	delete(s.deadUntil, d)
+	return false
 }
 
 type jobHeap []*job
@@ -227,10 +248,19 @@ func (q *Queue) loop(ctx context.Context) {
 		for len(s.waiting) > 0 && !s.waiting[0].due.After(now) {
 			s.pushReady(heap.Pop(&s.waiting).(*job))
 		}
-		q.dispatchLocked(ctx)
-		var tc <-chan time.Time
+		q.dispatchLocked(ctx, now)
+		var next time.Time
 		if len(s.waiting) > 0 {
-			timer.Reset(s.waiting[0].due.Sub(now))
+			next = s.waiting[0].due
+		}
+		for d, until := range s.deadUntil {
+			if _, ok := s.ready[d]; ok && (next.IsZero() || until.Before(next)) {
+				next = until
+			}
+		}
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(next.Sub(now))
 			tc = timer.C
 		}
 		q.mu.Unlock()
@@ -244,7 +274,7 @@ func (q *Queue) loop(ctx context.Context) {
 	}
 }
 
-func (q *Queue) dispatchLocked(ctx context.Context) {
+func (q *Queue) dispatchLocked(ctx context.Context, now time.Time) {
 	s := &q.sched
 	for s.active < q.opts.Concurrency && len(s.domains) > 0 {
 		// One pass gives each domain at most one more slot; a domain
@@ -252,7 +282,7 @@ func (q *Queue) dispatchLocked(ctx context.Context) {
 		started := false
 		for i, n := 0, len(s.domains); n > 0 && s.active < q.opts.Concurrency; n-- {
 			d := s.domains[i]
-			if s.activeBy[d] >= q.opts.PerDomainConcurrency {
+			if s.activeBy[d] >= q.opts.PerDomainConcurrency || s.dead(d, now) {
 				i++
 				continue
 			}
@@ -282,7 +312,7 @@ func (q *Queue) worker(ctx context.Context, domain string, j *job) {
 		q.deliverJob(ctx, j)
 		q.mu.Lock()
 		j = nil
-		if n < q.opts.Batch && !q.stopping && ctx.Err() == nil {
+		if n < q.opts.Batch && !q.stopping && ctx.Err() == nil && !q.sched.dead(domain, q.opts.Clock()) {
 			j = q.sched.popReady(domain)
 		}
 		if j == nil {
@@ -314,6 +344,7 @@ func (q *Queue) deliverJob(ctx context.Context, j *job) {
 	q.mu.Unlock()
 
 	var results []mailblocks.DeliveryStatus
+	called := false
 	if len(idx) > 0 {
 		body, err := q.spool.openBody(rec)
 		if err != nil {
@@ -324,10 +355,11 @@ func (q *Queue) deliverJob(ctx context.Context, j *job) {
 			}
 		} else {
 			results = q.d.Deliver(ctx, env, body, rec.Size)
+			called = true
 			body.Close()
 		}
 	}
-	q.finish(j, idx, results)
+	q.finish(j, idx, results, called && ctx.Err() == nil)
 }
 
 // outcome collects what one delivery attempt asks to report.
@@ -336,7 +368,10 @@ type outcome struct {
 	expired                  map[int]bool
 }
 
-func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
+// finish records the outcome of a delivery attempt. answered is set when the
+// Deliverer ran to completion (not cancelled), so that its results say
+// something about the destination.
+func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, answered bool) {
 	q.mu.Lock()
 	m := j.m
 	rec := m.rec
@@ -346,6 +381,7 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 	var out outcome
 	expiry := rec.Created.Add(q.opts.MaxQueueTime)
 	nextDue := time.Time{}
+	unreachable := answered && len(idx) > 0
 	for k, i := range idx {
 		r := &rec.Rcpt[i]
 		st := mailblocks.DeliveryStatus{Err: errNoStatus}
@@ -356,6 +392,9 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 			q.log.Warn("queue: deliverer reported statuses out of order", "id", rec.ID, "want", r.Addr, "got", st.Recipient)
 		}
 		ev := Event{ID: rec.ID, Recipient: r.Addr, Domain: j.domain, Time: now, Err: st.Err}
+		if st.Err == nil || st.RemoteHost != "" || !mailblocks.IsTemporary(st.Err) {
+			unreachable = false
+		}
 		r.Attempts++
 		r.LastAttempt = now
 		r.RemoteHost = st.RemoteHost
@@ -402,6 +441,11 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus) {
 			}
 		}
 		evs = append(evs, ev)
+	}
+	if unreachable {
+		q.sched.deadUntil[j.domain] = now.Add(q.opts.RetryInterval)
+	} else if answered {
+		delete(q.sched.deadUntil, j.domain)
 	}
 	switch {
 	case nextDue.IsZero():
