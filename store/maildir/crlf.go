@@ -17,8 +17,22 @@ type crlfReader struct {
 	err  error
 }
 
+// maxCRLFBuffer bounds the read buffer of one crlfReader.
+const maxCRLFBuffer = 32 * 1024
+
 func newCRLFReader(r io.Reader) *crlfReader {
-	return &crlfReader{r: r, back: make([]byte, 32*1024)}
+	return newCRLFReaderSize(r, maxCRLFBuffer)
+}
+
+// newCRLFReaderSize sizes the buffer for an input of about size bytes: a
+// FETCH or SEARCH over thousands of small messages should not allocate
+// 32 KiB for each of them.
+func newCRLFReaderSize(r io.Reader, size int64) *crlfReader {
+	n := int64(maxCRLFBuffer)
+	if size >= 0 && size+1 < n {
+		n = max(size+1, 512)
+	}
+	return &crlfReader{r: r, back: make([]byte, n)}
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {

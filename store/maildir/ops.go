@@ -111,7 +111,11 @@ func (h *handle) Open(ctx context.Context, uid store.UID) (io.ReadCloser, error)
 		}
 		fh, err := os.Open(path)
 		if err == nil {
-			return fileReader{newCRLFReader(fh), fh}, nil
+			size := int64(-1)
+			if fi, err := fh.Stat(); err == nil {
+				size = fi.Size()
+			}
+			return fileReader{newCRLFReaderSize(fh, size), fh}, nil
 		}
 		if !errNotExist(err) || attempt > 0 {
 			return nil, fmt.Errorf("maildir: open UID %d: %w", uid, err)
