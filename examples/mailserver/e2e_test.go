@@ -235,3 +235,69 @@ func TestAliasListCatchAllPlus(t *testing.T) {
 	assert.Contains(t, carol[0], "Subject: to team@example.test")
 	assert.Contains(t, carol[1], "Subject: to whoever@example.test", "catch-all")
 }
+
+// recordingRelay is a go-smtp server that keeps what it is sent.
+type recordingRelay struct {
+	mu    sync.Mutex
+	rcpts []string
+	data  []string
+}
+
+func (r *recordingRelay) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &relaySession{r: r}, nil
+}
+
+type relaySession struct {
+	r     *recordingRelay
+	rcpts []string
+}
+
+func (s *relaySession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *relaySession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.rcpts = append(s.r.rcpts, s.rcpts...)
+	s.r.data = append(s.r.data, string(b))
+	return nil
+}
+func (s *relaySession) Reset()        { s.rcpts = nil }
+func (s *relaySession) Logout() error { return nil }
+
+// TestSmarthost: with -relay, remote mail goes to the smarthost and no DNS
+// is asked (the -dns server given would fail every query).
+func TestSmarthost(t *testing.T) {
+	rec := &recordingRelay{}
+	srv := smtp.NewServer(rec)
+	srv.Domain = "smarthost.test"
+	port := freePort(t)
+	srv.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	go srv.ListenAndServe()
+	t.Cleanup(func() { srv.Close() })
+	dns := dnstest.NewServer(t)
+	dns.SetBehavior(dnstest.AllNames, dnstest.ServFail)
+
+	a := startServer(t, "", "-user", alice+":"+alicePass, "-dns", dns.Addr(),
+		"-relay", srv.Addr, "-relay-tls", "none")
+	require.Eventually(t, func() bool {
+		return submit(t, a.Addr("submission"), alice, alicePass, alice, []string{"far@away.test"},
+			message(alice, "far@away.test", "via smarthost", "x")) == nil
+	}, waitFor, 200*time.Millisecond)
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.data) == 1
+	}, waitFor, 50*time.Millisecond, "the smarthost received the message")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Equal(t, []string{"far@away.test"}, rec.rcpts)
+	assert.Contains(t, rec.data[0], "Subject: via smarthost")
+	assert.Zero(t, dns.Queries(), "no DNS lookups with a smarthost")
+}
