@@ -71,6 +71,13 @@ func newMailServer(ctx context.Context, cfg *Config, log *slog.Logger) (*mailSer
 	if err := os.MkdirAll(spool, 0o750); err != nil {
 		return nil, err
 	}
+	// Files left in the spool by a crash belong to messages that were never
+	// acknowledged (the client will send them again): remove them.
+	if leftovers, err := filepath.Glob(filepath.Join(spool, "incoming-*")); err == nil {
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
+	}
 	cert, err := loadOrCreateCert(cfg.TLSCert, cfg.TLSKey, cfg.DataDir, cfg.Hostname)
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
