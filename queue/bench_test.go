@@ -19,9 +19,23 @@ import (
 	"github.com/mailblocks/mailblocks"
 )
 
-// Figures and commands are in the package's benchmark notes; run with e.g.
+// Benchmarks. Figures measured 2026-11-23 on the shared 2-core CI VM (ext4
+// on a virtual disk; other jobs running, so expect ±50%):
 //
-//	go test -run '^$' -bench . -benchtime 2000x ./queue/
+//	go test -run '^$' -bench 'Fsync|Enqueue' -benchtime 2000x ./queue/
+//	  Fsync4K/write+fsync                  1330 files/s
+//	  Fsync4K/write+fsync+rename+dirfsync   992 files/s
+//	  Enqueue4K/producers=1                 979 msgs/s  (= the raw rate)
+//	  Enqueue4K/producers=32               2318 msgs/s  (group commit)
+//	go test -run '^$' -bench DeliverNoop -benchtime 20000x ./queue/
+//	  DeliverNoop/file                     4347 msgs/s
+//	  DeliverNoop/memory                 152879 msgs/s
+//	go test -run '^$' -bench Restart100k -benchtime 2x ./queue/
+//	  first delivery 102 ms after Open, whole spool loaded in 3.3 s,
+//	  76 MB of heap (796 B per queued message)
+//
+// When the disk was busier (load average 16) the same commands gave
+// 166/180 files/s raw, 204 and 1189 msgs/s enqueued.
 
 var body4K = strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 64)
 
