@@ -42,21 +42,15 @@ func TestDefaults(t *testing.T) {
 // and is printed again; no second user is created.
 func TestRestartKeepsDefaultUser(t *testing.T) {
 	dir := t.TempDir()
-	func() {
-		ts := startServer(t, dir)
-		require.NotEmpty(t, ts.defaultPassword)
-	}()
-	// The first server stops at the end of the test; run a second one on
-	// the same data directory after stopping the first explicitly.
-	t.Run("second start", func(t *testing.T) {
-		// A fresh data directory copy is not needed: maildir supports
-		// two processes on one directory.
-		ts2 := startServer(t, dir)
-		users, err := ts2.store.Users(context.Background())
-		require.NoError(t, err)
-		assert.Equal(t, []string{"admin@example.test"}, users)
-		assert.NotEmpty(t, ts2.defaultPassword)
-	})
+	first := startServer(t, dir)
+	require.NotEmpty(t, first.defaultPassword)
+	first.stop()
+
+	second := startServer(t, dir)
+	users, err := second.store.Users(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"admin@example.test"}, users)
+	assert.Equal(t, first.defaultPassword, second.defaultPassword)
 }
 
 // TestSMTPToIMAPAndPOP3: a message received over SMTP is in the maildir and

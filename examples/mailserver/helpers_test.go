@@ -31,6 +31,7 @@ type testServer struct {
 	*mailServer
 	dataDir string
 	stderr  *syncBuffer
+	stop    func() // shuts the server down; safe to call twice
 }
 
 // syncBuffer collects the server's log for failure messages.
@@ -85,16 +86,22 @@ func startServer(t *testing.T, dataDir string, extra ...string) *testServer {
 		cancel()
 		t.Fatalf("mailserver did not start within %v\n%s", waitFor, ts.stderr)
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("shutdown: %v", err)
+	var once sync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("shutdown: %v", err)
+				}
+			case <-time.After(waitFor):
+				t.Errorf("mailserver did not shut down within %v", waitFor)
 			}
-		case <-time.After(waitFor):
-			t.Errorf("mailserver did not shut down within %v", waitFor)
-		}
+		})
+	}
+	t.Cleanup(func() {
+		ts.stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", ts.stderr)
 		}
