@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // On-disk layout of a file spool rooted at dir:
@@ -71,6 +72,10 @@ type fileSpool struct {
 	commits chan *commitReq
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	batches atomic.Int64 // directory fsyncs done by the committer
+	// beforeBatch, when set (by tests), runs when the committer has
+	// taken the first request of a batch.
+	beforeBatch func()
 }
 
 type commitReq struct {
@@ -166,6 +171,9 @@ func (s *fileSpool) committer() {
 		case <-s.stop:
 			return
 		}
+		if s.beforeBatch != nil {
+			s.beforeBatch()
+		}
 	drain:
 		for len(batch) < maxCommitBatch {
 			select {
@@ -181,6 +189,7 @@ func (s *fileSpool) committer() {
 				errs[i] = fmt.Errorf("queue: commit: %w", err)
 			}
 		}
+		s.batches.Add(1)
 		if err := syncDir(s.msgDir); err != nil {
 			// The renames may or may not survive a crash; the
 			// producers are told it failed (at-least-once: a message

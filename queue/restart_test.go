@@ -291,3 +291,32 @@ func allDelivered(acked map[string]bool, delivered map[string]int) bool {
 	}
 	return true
 }
+
+// TestGroupCommit: enqueues waiting while the committer is busy are
+// committed together, with one directory fsync.
+func TestGroupCommit(t *testing.T) {
+	q := openKind(t, "file", t.TempDir(), newScripted(), Options{})
+	defer q.Close()
+	fs := q.spool.(*fileSpool)
+	first := true
+	fs.beforeBatch = func() {
+		if !first {
+			return
+		}
+		first = false
+		// Hold the first batch until the other producers are waiting.
+		require.Eventually(t, func() bool { return len(fs.commits) == 31 }, waitTimeout, time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, 32)
+	for range 32 {
+		wg.Go(func() {
+			id, err := q.Enqueue(context.Background(), env("a@example.org", "b@example.com"), strings.NewReader(testBody))
+			assert.NoError(t, err)
+			ids <- id
+		})
+	}
+	wg.Wait()
+	assert.Len(t, ids, 32)
+	assert.Equal(t, int64(1), fs.batches.Load(), "32 messages, one directory fsync")
+}
