@@ -305,7 +305,7 @@ func TestGroupCommit(t *testing.T) {
 		}
 		first = false
 		// Hold the first batch until the other producers are waiting.
-		require.Eventually(t, func() bool { return len(fs.commits) == 31 }, waitTimeout, time.Millisecond)
+		assert.Eventually(t, func() bool { return len(fs.commits) == 31 }, waitTimeout, time.Millisecond)
 	}
 	var wg sync.WaitGroup
 	ids := make(chan string, 32)
