@@ -246,3 +246,18 @@ func TestRunAgain(t *testing.T) {
 	assert.ErrorIs(t, <-done, ErrClosed)
 	assert.ErrorIs(t, q.Run(context.Background()), ErrClosed)
 }
+
+func TestRunWithoutDeliverer(t *testing.T) {
+	q := NewMemory(nil, Options{})
+	defer q.Close()
+	assert.Error(t, q.Run(context.Background()))
+}
+
+func TestEventKindString(t *testing.T) {
+	for k, want := range map[EventKind]string{
+		EventQueued: "queued", EventDelivered: "delivered", EventDeferred: "deferred",
+		EventBounced: "bounced", EventExpired: "expired", 42: "EventKind(42)",
+	} {
+		assert.Equal(t, want, k.String())
+	}
+}

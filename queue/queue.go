@@ -353,6 +353,10 @@ func (q *Queue) Run(ctx context.Context) error {
 		q.mu.Unlock()
 		return errors.New("queue: already running")
 	}
+	if q.d == nil {
+		q.mu.Unlock()
+		return errors.New("queue: no Deliverer")
+	}
 	q.running = true
 	q.bg.Add(1)
 	q.mu.Unlock()
