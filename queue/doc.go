@@ -24,7 +24,7 @@
 // domain in a row so the Deliverer can reuse a connection. A temporary
 // failure is retried after Options.RetryInterval, doubling up to
 // Options.MaxRetryInterval, until Options.MaxQueueTime (defaults 5 min,
-// 1 h, 5 days, as Postfix). The classification is mailblocks.IsTemporary:
+// 1 h, 5 days, close to Postfix). The classification is mailblocks.IsTemporary:
 // an error without an SMTP code is temporary. When no server of a domain
 // could be reached at all (every recipient deferred without a RemoteHost),
 // the domain is left alone for RetryInterval: its other messages wait

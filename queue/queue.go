@@ -54,7 +54,7 @@ func (f BounceFunc) HandleBounce(ctx context.Context, env *mailblocks.Envelope, 
 var _ BounceHandler = BounceFunc(nil)
 
 // Options configure a Queue. The zero value works; the retry defaults are
-// those of Postfix.
+// close to Postfix's.
 type Options struct {
 	// Hostname names this MTA in DSNs (Reporting-MTA, the From:
 	// MAILER-DAEMON@Hostname header, Message-ID). Default "localhost".
