@@ -12,21 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// tool returns the path of a real client, skipping locally and failing in
-// CI when it is missing.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+	"github.com/mailblocks/mailblocks/internal/testutil"
+)
 
 // run runs a command with a deadline and returns its combined output and
 // exit error.
@@ -45,7 +33,7 @@ func hostPort(t *testing.T, addr string) (string, string) {
 }
 
 func TestSwaks(t *testing.T) {
-	swaks := tool(t, "swaks")
+	swaks := testutil.RequireTool(t, "swaks")
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.MaxMessageBytes = 64 << 10
@@ -164,7 +152,7 @@ print("ok")
 func TestPythonSmtplib(t *testing.T) {
 	py := "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		py = tool(t, "python3")
+		py = testutil.RequireTool(t, "python3")
 	}
 	rec := newRecorder()
 	srv := New(testOptions(t, rec))

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 // lmtpRecorder answers per recipient: bob's mailbox is broken.
@@ -545,7 +546,7 @@ func (b *traceBuf) Close() error {
 func TestTraceAndLogs(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
-	var logs syncBuf
+	var logs testutil.Buffer
 	opts.Logger = newJSONLogger(&logs)
 	traces := map[string]*traceBuf{}
 	var mu sync.Mutex
@@ -583,7 +584,7 @@ func TestTraceAndLogs(t *testing.T) {
 		assert.Contains(t, tr, "MAIL FROM:<a@remote.test>", "trace is in clear text after STARTTLS")
 		assert.Contains(t, tr, "Subject: hi")
 		// Every log line carries the session.
-		lines := logs.lines()
+		lines := logs.Lines()
 		require.NotEmpty(t, lines)
 		for _, l := range lines {
 			assert.Contains(t, l, `"session":"`+session+`"`)

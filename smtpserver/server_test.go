@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 const simpleMsg = "From: a@remote.test\r\nTo: alice@example.org\r\nSubject: hi\r\nMessage-ID: <1@remote.test>\r\nDate: Mon, 23 Nov 2026 00:00:00 +0000\r\n\r\nHello.\r\n"
@@ -483,7 +484,7 @@ func TestSubmissions(t *testing.T) {
 func TestServeNeedsConfig(t *testing.T) {
 	srv := New(Options{})
 	defer srv.Close()
-	l := newLocalListener(t)
+	l := testutil.Listen(t)
 	defer l.Close()
 	assert.ErrorContains(t, srv.Serve(l, Submission), "Authenticator")
 	srv = New(Options{Authenticator: fakeAuth{}})
@@ -549,7 +550,7 @@ func TestListenAndServe(t *testing.T) {
 		t.Fatal("ListenAndServe did not return")
 	}
 	// Serving after Shutdown is refused.
-	l := newLocalListener(t)
+	l := testutil.Listen(t)
 	defer l.Close()
 	require.ErrorIs(t, srv.Serve(l, MX), ErrServerClosed)
 
