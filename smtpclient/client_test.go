@@ -16,19 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/smtpclient"
 )
 
 const testBody = "From: a@sender.test\r\nTo: b@dest.test\r\nSubject: test\r\n\r\nHello.\r\n.dot line\r\n"
-
-// tWriter sends log output to the test log.
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // newClient returns a client with short but generous timeouts, closed at
 // the end of the test.
@@ -38,7 +30,7 @@ func newClient(t testing.TB, opts smtpclient.Options) *smtpclient.Client {
 		opts.Hostname = "client.test"
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Logger = testutil.Logger(t, slog.LevelDebug)
 	}
 	if opts.Timeouts == (smtpclient.Timeouts{}) {
 		opts.Timeouts = smtpclient.Timeouts{Connect: 10 * time.Second, Greeting: 10 * time.Second, Mail: 10 * time.Second,

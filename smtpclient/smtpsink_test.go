@@ -1,7 +1,6 @@
 package smtpclient_test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -10,13 +9,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/smtpclient"
 )
 
@@ -28,22 +27,13 @@ type sink struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-}
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.Write(p)
+	out  testutil.Buffer // its stdout and stderr
 }
 
 var sinkCounters = regexp.MustCompile(`sess=(\d+) quit=(\d+) mesg=(\d+)`)
 
 // counters returns the last "sess= quit= mesg=" line that -c printed.
 func (s *sink) counters() (sess, quit, mesg int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	all := sinkCounters.FindAllStringSubmatch(s.out.String(), -1)
 	if len(all) == 0 {
 		return 0, 0, 0
@@ -71,20 +61,12 @@ func startSinkNoDump(t testing.TB) *sink {
 
 func runSink(t testing.TB, dump bool, extraArgs ...string) *sink {
 	t.Helper()
-	if _, err := os.Stat(smtpSinkPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("smtp-sink is missing (Debian package postfix): %v", err)
-		}
-		t.Skipf("smtp-sink is missing (Debian package postfix): %v", err)
-	}
+	testutil.RequireTool(t, smtpSinkPath) // Debian package postfix
 	dir := t.TempDir()
 	for attempt := 0; attempt < 10; attempt++ {
 		// smtp-sink cannot report the port it bound, so pick a free one;
 		// if another process takes it meanwhile, try again.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		port := testutil.FreePort(t)
 		s := &sink{port: port, dir: dir}
 		args := []string{"-c"}
 		if dump {
@@ -97,7 +79,7 @@ func runSink(t testing.TB, dump bool, extraArgs ...string) *sink {
 		args = append(args, extraArgs...)
 		args = append(args, fmt.Sprintf("127.0.0.1:%d", port), "100")
 		s.cmd = exec.Command(smtpSinkPath, args...)
-		s.cmd.Stdout, s.cmd.Stderr = s, s
+		s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 		require.NoError(t, s.cmd.Start())
 		exited := make(chan struct{})
 		go func() { s.cmd.Wait(); close(exited) }()
