@@ -24,26 +24,58 @@ const (
 	noticeSuccess
 )
 
-// sendNotices generates the DSNs one delivery attempt calls for.
-func (q *Queue) sendNotices(rec *record, out *outcome) {
-	var failed []int
-	for _, i := range out.failed {
-		if rec.Rcpt[i].recipient().Wants(mailblocks.NotifyFailure) {
-			failed = append(failed, i)
-		}
-	}
-	if len(failed) > 0 {
-		q.notice(rec, noticeFailure, failed, out.expired)
-	}
-	if len(out.delayed) > 0 {
-		q.notice(rec, noticeDelay, out.delayed, nil)
-	}
-	if len(out.success) > 0 {
-		q.notice(rec, noticeSuccess, out.success, nil)
+// oweFailure records that a failure notice is due, when the recipient's
+// NOTIFY asks for one.
+func (r *rcptState) oweFailure() {
+	if r.recipient().Wants(mailblocks.NotifyFailure) {
+		r.Notice = int(noticeFailure) + 1
 	}
 }
 
-func (q *Queue) notice(rec *record, kind noticeKind, idx []int, expired map[int]bool) {
+// flushNotices sends the notices m owes, one per kind for all the
+// recipients concerned, and then clears and saves their Notice marks. A
+// crash before the save sends them again (at least once). noticeMu keeps
+// two goroutines from sending the same notices.
+func (q *Queue) flushNotices(m *message) {
+	m.noticeMu.Lock()
+	defer m.noticeMu.Unlock()
+	q.mu.Lock()
+	if m.deleted {
+		q.mu.Unlock()
+		return
+	}
+	snap := m.rec.clone()
+	q.mu.Unlock()
+	var byKind [3][]int
+	for i, r := range snap.Rcpt {
+		if r.Notice > 0 && r.Notice <= len(byKind) {
+			byKind[r.Notice-1] = append(byKind[r.Notice-1], i)
+		}
+	}
+	sent := false
+	for k, idx := range byKind {
+		if len(idx) > 0 {
+			q.notice(snap, noticeKind(k), idx)
+			sent = true
+		}
+	}
+	if !sent {
+		return
+	}
+	q.mu.Lock()
+	for i := range m.rec.Rcpt {
+		// Only the marks that were sent: a newer one stays.
+		if r := &m.rec.Rcpt[i]; r.Notice == snap.Rcpt[i].Notice {
+			r.Notice = 0
+		}
+	}
+	q.mu.Unlock()
+	q.persist(m)
+}
+
+// notice hands over one DSN of the given kind for the recipients at idx.
+// A failure to hand it over is logged: the notice is lost.
+func (q *Queue) notice(rec *record, kind noticeKind, idx []int) {
 	log := q.log.With("id", rec.ID, "from", rec.Env.From)
 	to := rec.Env.From
 	if to == "" {
@@ -76,7 +108,7 @@ func (q *Queue) notice(rec *record, kind noticeKind, idx []int, expired map[int]
 	if b := mailblocks.BodyType(rec.Env.Body); b != "" && b != mailblocks.Body7Bit {
 		env.Body = mailblocks.Body8BitMIME
 	}
-	r := q.report(rec, kind, idx, expired, to, now)
+	r := q.report(rec, kind, idx, to, now)
 
 	pr, pw := io.Pipe()
 	werr := make(chan error, 1)
@@ -128,7 +160,7 @@ type dsnRecipient struct {
 	lastAttempt     time.Time
 }
 
-func (q *Queue) report(rec *record, kind noticeKind, idx []int, expired map[int]bool, to string, now time.Time) *dsnReport {
+func (q *Queue) report(rec *record, kind noticeKind, idx []int, to string, now time.Time) *dsnReport {
 	r := &dsnReport{
 		kind:       kind,
 		hostname:   q.opts.Hostname,
@@ -170,7 +202,7 @@ func (q *Queue) report(rec *record, kind noticeKind, idx []int, expired map[int]
 			dr.status = statusOf(rs, "4.0.0")
 		default:
 			dr.action = "failed"
-			if expired[i] {
+			if rs.Code == 0 || rs.Code/100 == 4 {
 				// RFC 3463 X.4.7: delivery time expired, unless the
 				// last error said something more precise.
 				dr.status = statusOf(rs, "4.4.7")

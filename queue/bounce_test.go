@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -314,4 +316,70 @@ func TestBounceHandlerError(t *testing.T) {
 	enqueue(t, q, env("alice@example.org", "bob@example.com"))
 	ev.nextKind(t, EventBounced)
 	waitEmpty(t, q)
+}
+
+// TestOneBouncePerMessage: the failures of a message's domains are
+// reported in one notice once no delivery of it is in flight.
+func TestOneBouncePerMessage(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			n := make(notices, 10)
+			d := newScripted().script("a@x.example", err550).script("b@y.example", err550).
+				script("c@z.example", mailblocks.NewError(554, mailblocks.EnhancedCode{5, 7, 1}, "Relay denied"))
+			q := openKind(t, kind, t.TempDir(), d, Options{Bounce: n.handler()})
+			defer q.Close()
+			enqueue(t, q, env("alice@example.org", "a@x.example", "b@y.example", "ok@w.example", "c@z.example"))
+			q.Start(context.Background())
+			r := parseDSN(t, n.next(t).body)
+			require.Len(t, r.rcpts, 3)
+			assert.Equal(t, "rfc822; a@x.example", r.rcpts[0].Get("Final-Recipient"))
+			assert.Equal(t, "rfc822; b@y.example", r.rcpts[1].Get("Final-Recipient"))
+			assert.Equal(t, "rfc822; c@z.example", r.rcpts[2].Get("Final-Recipient"))
+			assert.Equal(t, "5.7.1", r.rcpts[2].Get("Status"))
+			waitEmpty(t, q)
+			assert.Empty(t, n)
+		})
+	}
+}
+
+// TestNoticeSurvivesCrash: a notice owed while another delivery of the
+// message is in flight is on disk, and a crash at that moment does not
+// lose it.
+func TestNoticeSurvivesCrash(t *testing.T) {
+	dir := t.TempDir()
+	release := make(chan struct{})
+	d := newScripted().script("a@x.example", err550)
+	d.gate = func(env *mailblocks.Envelope) {
+		if env.Recipients[0].Address == "b@y.example" {
+			<-release
+		}
+	}
+	n := make(notices, 10)
+	q := openKind(t, "file", dir, d, Options{Bounce: n.handler()})
+	id := enqueue(t, q, env("alice@example.org", "a@x.example", "b@y.example"))
+	q.Start(context.Background())
+	st := filepath.Join(dir, "msg", id+stateSuffix)
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(st)
+		return err == nil && strings.Contains(string(b), `"notice":1`)
+	}, waitTimeout, time.Millisecond)
+	// The "crash": a copy of the spool as it is now.
+	crashed := t.TempDir()
+	require.NoError(t, os.CopyFS(crashed, os.DirFS(dir)))
+	close(release)
+	r := parseDSN(t, n.next(t).body)
+	require.Len(t, r.rcpts, 1)
+	require.NoError(t, q.Close())
+
+	d2 := newScripted()
+	n2 := make(notices, 10)
+	q2 := openKind(t, "file", crashed, d2, Options{Bounce: n2.handler()})
+	defer q2.Close()
+	r = parseDSN(t, n2.next(t).body)
+	require.Len(t, r.rcpts, 1)
+	assert.Equal(t, "rfc822; a@x.example", r.rcpts[0].Get("Final-Recipient"))
+	q2.Start(context.Background())
+	assert.Equal(t, []string{"b@y.example"}, d2.next(t).rcpts())
+	waitEmpty(t, q2)
+	assert.Empty(t, n2)
 }

@@ -40,7 +40,10 @@
 // notice when the next hop did not take over DSN duties. Notices are never
 // sent to the null reverse-path (RFC 5321 4.5.5); a failed notice goes to
 // Options.Postmaster or is logged and dropped. Notices go to
-// Options.Bounce, by default back into the queue.
+// Options.Bounce, by default back into the queue. A message gets one notice
+// of each kind for all the recipients concerned once no delivery of it is
+// in flight (not one per destination domain); a notice owed is recorded in
+// the spool, so a crash before it is handed over does not lose it.
 //
 // # Administration
 //

@@ -259,21 +259,28 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 		defer close(q.loaded)
 		var n atomic.Int64
 		err := sp.load(q.ctx, func(recs []*record) {
-			var finished []*record
+			var finished, owing []*message
 			q.mu.Lock()
 			for _, rec := range recs {
-				if !q.addLocked(rec) {
-					finished = append(finished, rec)
+				m, pending := q.addLocked(rec)
+				if !pending {
+					finished = append(finished, m)
+				} else if m.owesNotice() {
+					owing = append(owing, m)
 				}
 			}
 			q.mu.Unlock()
 			q.Wake()
 			n.Add(int64(len(recs) - len(finished)))
-			for _, rec := range finished {
+			// Notices not handed over before the previous run
+			// stopped.
+			for _, m := range owing {
+				q.flushNotices(m)
+			}
+			for _, m := range finished {
 				// Finished before the crash, not yet removed.
-				if err := sp.remove(rec.ID); err != nil {
-					q.log.Error("queue: removing finished message", "id", rec.ID, "error", err)
-				}
+				q.flushNotices(m)
+				q.removeFiles(m)
 			}
 		})
 		if err != nil && q.ctx.Err() == nil {

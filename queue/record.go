@@ -71,6 +71,10 @@ type rcptState struct {
 	RemoteHost    string    `json:"host,omitempty"`
 	RemoteDSN     bool      `json:"rdsn,omitempty"`
 	DelayNotified bool      `json:"delayed,omitempty"`
+	// Notice is the DSN owed for this recipient and not yet handed over
+	// (noticeKind+1; 0 for none). It is persisted so that a crash between
+	// the outcome and the notice does not lose the notice.
+	Notice int `json:"notice,omitempty"`
 }
 
 func (r *rcptState) recipient() mailblocks.Recipient {

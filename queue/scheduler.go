@@ -45,6 +45,18 @@ type message struct {
 	// they are removed, after which nothing may be written.
 	persistMu sync.Mutex
 	gone      bool
+	// noticeMu serialises flushNotices.
+	noticeMu sync.Mutex
+}
+
+// owesNotice reports whether a notice of m is still to be sent.
+func (m *message) owesNotice() bool {
+	for i := range m.rec.Rcpt {
+		if m.rec.Rcpt[i].Notice != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // job returns m's job for domain d, nil if none.
@@ -142,8 +154,9 @@ func (h *jobHeap) Pop() any {
 }
 
 // addLocked indexes a message (new or loaded) and schedules its pending
-// recipients. It reports false when the message has nothing left to do.
-func (q *Queue) addLocked(rec *record) bool {
+// recipients. It reports false when the message has nothing left to do
+// (and is not indexed).
+func (q *Queue) addLocked(rec *record) (*message, bool) {
 	m := &message{rec: rec}
 	for _, r := range rec.Rcpt {
 		if r.State != StatePending {
@@ -159,7 +172,7 @@ func (q *Queue) addLocked(rec *record) bool {
 		}
 	}
 	if len(m.jobs) == 0 {
-		return false
+		return m, false
 	}
 	q.sched.msgs[rec.ID] = m
 	for _, j := range m.jobs {
@@ -169,7 +182,7 @@ func (q *Queue) addLocked(rec *record) bool {
 			q.scheduleLocked(j, j.due)
 		}
 	}
-	return true
+	return m, true
 }
 
 // scheduleLocked puts a job in the waiting heap at due.
@@ -362,12 +375,6 @@ func (q *Queue) deliverJob(ctx context.Context, j *job) {
 	q.finish(j, idx, results, called && ctx.Err() == nil)
 }
 
-// outcome collects what one delivery attempt asks to report.
-type outcome struct {
-	failed, delayed, success []int
-	expired                  map[int]bool
-}
-
 // finish records the outcome of a delivery attempt. answered is set when the
 // Deliverer ran to completion (not cancelled), so that its results say
 // something about the destination.
@@ -378,7 +385,6 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 	now := q.opts.Clock()
 	m.running--
 	var evs []Event
-	var out outcome
 	expiry := rec.Created.Add(q.opts.MaxQueueTime)
 	nextDue := time.Time{}
 	unreachable := answered && len(idx) > 0
@@ -404,7 +410,7 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 			r.NextAttempt = time.Time{}
 			ev.Kind = EventDelivered
 			if r.recipient().Wants(mailblocks.NotifySuccess) && !st.RemoteDSN {
-				out.success = append(out.success, i)
+				r.Notice = int(noticeSuccess) + 1
 			}
 			evs = append(evs, ev)
 			continue
@@ -415,16 +421,12 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 			r.State = StateFailed
 			r.NextAttempt = time.Time{}
 			ev.Kind = EventBounced
-			out.failed = append(out.failed, i)
+			r.oweFailure()
 		case !now.Before(expiry):
 			r.State = StateFailed
 			r.NextAttempt = time.Time{}
 			ev.Kind = EventExpired
-			out.failed = append(out.failed, i)
-			if out.expired == nil {
-				out.expired = make(map[int]bool)
-			}
-			out.expired[i] = true
+			r.oweFailure()
 		default:
 			ev.Kind = EventDeferred
 			r.NextAttempt = now.Add(q.backoff(r.Attempts))
@@ -437,7 +439,7 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 			if q.opts.DelayWarning > 0 && !r.DelayNotified && now.Sub(rec.Created) >= q.opts.DelayWarning &&
 				r.recipient().Wants(mailblocks.NotifyDelay) {
 				r.DelayNotified = true
-				out.delayed = append(out.delayed, i)
+				r.Notice = int(noticeDelay) + 1
 			}
 		}
 		evs = append(evs, ev)
@@ -470,7 +472,10 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 	}
 	deleted := m.deleted
 	removeFiles := done || (deleted && m.running == 0)
-	snap := rec.clone()
+	// Notices wait until no other delivery of the message is in flight,
+	// so that a message to several domains gets one notice, not one per
+	// domain.
+	notices := m.running == 0 && !deleted
 	q.mu.Unlock()
 	q.Wake()
 
@@ -478,7 +483,9 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 		q.emit(ev)
 	}
 	// Notices are sent before the message is removed: they may quote it.
-	q.sendNotices(snap, &out)
+	if notices {
+		q.flushNotices(m)
+	}
 	switch {
 	case removeFiles:
 		q.removeFiles(m)
