@@ -115,7 +115,7 @@ func (h *handle) Open(ctx context.Context, uid store.UID) (io.ReadCloser, error)
 			if fi, err := fh.Stat(); err == nil {
 				size = fi.Size()
 			}
-			return fileReader{newCRLFReaderSize(fh, size), fh}, nil
+			return fileReader{store.CRLFReaderSize(fh, size), fh}, nil
 		}
 		if !errNotExist(err) || attempt > 0 {
 			return nil, fmt.Errorf("maildir: open UID %d: %w", uid, err)
