@@ -14,6 +14,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 const clientTimeout = 60 * time.Second
@@ -26,7 +28,7 @@ func hostPort(t *testing.T, addr string) (string, string) {
 
 // TestPythonImaplib drives a session with Python's imaplib (STARTTLS).
 func TestPythonImaplib(t *testing.T) {
-	py := needClient(t, "python3")
+	py := testutil.RequireTool(t, "python3")
 	if _, err := exec.LookPath("/usr/bin/python3"); err == nil {
 		py = "/usr/bin/python3"
 	}
@@ -78,7 +80,7 @@ func TestPythonImaplib(t *testing.T) {
 // server → local Maildir, then a local new message and a local flag
 // change → server.
 func TestMbsync(t *testing.T) {
-	mbsync := needClient(t, "mbsync")
+	mbsync := testutil.RequireTool(t, "mbsync")
 	ts := newTestServer(t, Options{})
 	ts.deliver(t, "INBOX", msgPlain)
 	ts.deliver(t, "INBOX", msgMultipart)
@@ -182,7 +184,7 @@ SyncState *
 // TestFetchmail fetches over IMAP with implicit TLS, keep mode, delivering
 // through an MDA into a file; a second run fetches nothing new.
 func TestFetchmail(t *testing.T) {
-	fetchmail := needClient(t, "fetchmail")
+	fetchmail := testutil.RequireTool(t, "fetchmail")
 	ts := newTestServer(t, Options{})
 	ts.deliver(t, "INBOX", msgPlain)
 	ts.deliver(t, "INBOX", msgMultipart)

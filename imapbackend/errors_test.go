@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/store"
 )
 
@@ -87,25 +87,8 @@ func (m *brokenMailbox) Watch(ctx context.Context) (<-chan store.Event, error) {
 	return m.Mailbox.Watch(ctx)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestInternalErrorHidden(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	st := &brokenStore{testStore: newTestStore(t)}
 	ts := newTestServerStore(t, st, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	c := ts.dial(t, nil)

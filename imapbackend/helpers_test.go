@@ -3,28 +3,16 @@ package imapbackend
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/store"
 	"github.com/mailblocks/mailblocks/store/maildir"
 	"github.com/mailblocks/mailblocks/store/memstore"
@@ -94,85 +82,28 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 
 func newTestServerStore(t testing.TB, st testStore, opts Options) *testServer {
 	t.Helper()
-	cert, certPath := testCert(t)
+	// fetchmail matches the host it connects to against DNS names only,
+	// hence 127.0.0.1 as a DNS name too; mbsync connects to "localhost".
+	cert := testutil.NewCert(t, testutil.CertOptions{Names: []string{"127.0.0.1", "localhost"}, IPsAsDNSNames: true})
+	certPath, _ := cert.WriteFiles(t)
 	if opts.TLSConfig == nil {
-		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		opts.TLSConfig = cert.ServerConfig()
 	}
 	if opts.AuthFailureDelay == 0 {
 		opts.AuthFailureDelay = -1
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts.Logger = testutil.Logger(t, slog.LevelWarn)
 	}
 	srv := NewServer(st, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	tln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln, tln := testutil.Listen(t), testutil.Listen(t)
 	go srv.Serve(ln)
 	go srv.Serve(tls.NewListener(tln, opts.TLSConfig))
 	t.Cleanup(func() { srv.Close() })
-	pool := x509.NewCertPool()
-	pool.AddCert(cert.Leaf)
 	return &testServer{
 		st: st, addr: ln.Addr().String(), tlsAddr: tln.Addr().String(), certPEM: certPath,
-		tlsConf: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
+		tlsConf: cert.ClientConfig("127.0.0.1"),
 	}
-}
-
-// testWriter sends logs to t.Log while the test runs.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-var (
-	certOnce sync.Once
-	certVal  tls.Certificate
-	certPEM  []byte
-	keyPEM   []byte
-)
-
-// testCert returns a self-signed certificate for 127.0.0.1 and the path of
-// its PEM file in t.TempDir().
-func testCert(t testing.TB) (tls.Certificate, string) {
-	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "127.0.0.1"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-			IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:              []string{"localhost", "127.0.0.1"}, // fetchmail matches DNS names only
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			panic(err)
-		}
-		certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-		certVal, err = tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			panic(err)
-		}
-	})
-	path := filepath.Join(t.TempDir(), "cert.pem")
-	require.NoError(t, os.WriteFile(path, certPEM, 0o600))
-	return certVal, path
 }
 
 // dial connects with imapclient over STARTTLS and logs in.
@@ -194,20 +125,6 @@ func (ts *testServer) deliver(t testing.TB, folder, msg string, flags ...string)
 	uid, err := ts.st.Deliver(context.Background(), testUser, strings.NewReader(msg), store.DeliverOptions{Folder: folder, Flags: flags})
 	require.NoError(t, err)
 	return uid
-}
-
-// needClient finds an external client program: missing in CI is a
-// failure, locally a skip.
-func needClient(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
 }
 
 func crlf(s string) string {
