@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 const waitTimeout = 20 * time.Second
@@ -212,16 +213,7 @@ func startQueue(t *testing.T, kind string, d Deliverer, opts Options) *Queue {
 	return q
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+func testLogger(t *testing.T) *slog.Logger { return testutil.Logger(t, slog.LevelDebug) }
 
 func env(from string, to ...string) *mailblocks.Envelope {
 	e := &mailblocks.Envelope{From: from}

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 // TestRestart: progress survives a restart; delivered recipients are not
@@ -113,7 +113,7 @@ func TestCorruptSpool(t *testing.T) {
 	orphan := p(newID()) + stateSuffix
 	require.NoError(t, os.WriteFile(orphan, []byte("{}"), 0o600))
 
-	var logs syncBuffer
+	var logs testutil.Buffer
 	d := newScripted()
 	q2, err := Open(dir, d, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
@@ -139,23 +139,6 @@ func TestCorruptSpool(t *testing.T) {
 	q2.Start(ctx)
 	assert.Equal(t, []string{"b@x.example"}, d.next(t).rcpts())
 	waitEmpty(t, q2)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const crashEnv = "MAILBLOCKS_QUEUE_CRASH_DIR"
@@ -214,7 +197,7 @@ func TestCrashRecovery(t *testing.T) {
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	// Kill at a different moment each run.
