@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 func TestClientAgainstServer(t *testing.T) {
@@ -141,17 +143,17 @@ func (c noIRClient) Next(challenge []byte) ([]byte, error) {
 
 func TestClientTLS(t *testing.T) {
 	st := threeMessages(t)
-	cert, pool, _ := testCert(t)
+	cert := testutil.NewCert(t, testutil.CertOptions{})
 	opts := testOptions()
 	opts.AllowInsecureAuth = false
-	opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	opts.TLSConfig = cert.ServerConfig()
 	srv := NewServer(st, opts)
-	plain, tlsL := mustListen(t), mustListen(t)
+	plain, tlsL := testutil.Listen(t), testutil.Listen(t)
 	go srv.Serve(plain)
 	go srv.ServeTLS(tlsL)
 	t.Cleanup(func() { srv.Close() })
 	ctx := testContext(t)
-	copts := ClientOptions{TLSConfig: &tls.Config{RootCAs: pool}}
+	copts := ClientOptions{TLSConfig: &tls.Config{RootCAs: cert.Pool}}
 
 	t.Run("STLS", func(t *testing.T) {
 		c, err := Dial(ctx, plain.Addr().String(), copts)
@@ -190,7 +192,7 @@ func TestClientTLS(t *testing.T) {
 // TestClientContext: cancelling the context unblocks a command waiting
 // for a server that does not answer, and the client is unusable after.
 func TestClientContext(t *testing.T) {
-	l := mustListen(t)
+	l := testutil.Listen(t)
 	defer l.Close()
 	go func() {
 		conn, err := l.Accept()
@@ -236,7 +238,7 @@ func TestClientProtocolErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := mustListen(t)
+			l := testutil.Listen(t)
 			defer l.Close()
 			go func() {
 				conn, err := l.Accept()

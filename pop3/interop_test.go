@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,21 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// requireTool finds a real client. In CI (CI set) a missing client fails
-// the test; elsewhere the test is skipped.
-func requireTool(t *testing.T, path string) string {
-	t.Helper()
-	p, err := exec.LookPath(path)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", path, err)
-		}
-		t.Skipf("%s not installed: %v", path, err)
-	}
-	return p
-}
+	"github.com/mailblocks/mailblocks/internal/testutil"
+)
 
 // runTool runs a real client with a deadline and returns its output.
 func runTool(t *testing.T, env []string, name string, args ...string) (string, error) {
@@ -64,8 +51,9 @@ type poplibResult struct {
 // TestPythonPoplib runs Python's poplib against the server, in clear text
 // and with STLS.
 func TestPythonPoplib(t *testing.T) {
-	python := requireTool(t, "/usr/bin/python3")
-	cert, _, certFile := testCert(t)
+	python := testutil.RequireTool(t, "/usr/bin/python3")
+	cert := testutil.NewCert(t, testutil.CertOptions{})
+	certFile, _ := cert.WriteFiles(t)
 	for _, mode := range []string{"plain", "stls"} {
 		t.Run(mode, func(t *testing.T) {
 			st := threeMessages(t)
@@ -73,7 +61,7 @@ func TestPythonPoplib(t *testing.T) {
 			args := []string{"testdata/poplib_session.py"}
 			if mode == "stls" {
 				opts.AllowInsecureAuth = false
-				opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+				opts.TLSConfig = cert.ServerConfig()
 			}
 			_, addr := startServer(t, st, opts)
 			uidl := []string{"1 " + st.uidl(t, 1), "2 " + st.uidl(t, 2), "3 " + st.uidl(t, 3)}
@@ -119,7 +107,7 @@ func TestPythonPoplib(t *testing.T) {
 // fetchmail does not try STLS.
 func fetchmail(t *testing.T, home, addr, serverOpts, options, mbox string) int {
 	t.Helper()
-	bin := requireTool(t, "fetchmail")
+	bin := testutil.RequireTool(t, "fetchmail")
 	host, port, _ := net.SplitHostPort(addr)
 	rc := filepath.Join(home, "fetchmailrc")
 	conf := fmt.Sprintf("set no bouncemail\n"+
@@ -157,7 +145,7 @@ func fetched(t *testing.T, mbox string) []string {
 }
 
 func TestFetchmail(t *testing.T) {
-	requireTool(t, "fetchmail")
+	testutil.RequireTool(t, "fetchmail")
 	t.Run("keep", func(t *testing.T) {
 		st := threeMessages(t)
 		_, addr := startServer(t, st, testOptions())
@@ -200,10 +188,11 @@ func TestFetchmail(t *testing.T) {
 	})
 	t.Run("STLS with certificate check", func(t *testing.T) {
 		st := threeMessages(t)
-		cert, _, certFile := testCert(t)
+		cert := testutil.NewCert(t, testutil.CertOptions{})
+		certFile, _ := cert.WriteFiles(t)
 		opts := testOptions()
 		opts.AllowInsecureAuth = false
-		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		opts.TLSConfig = cert.ServerConfig()
 		_, addr := startServer(t, st, opts)
 		home := t.TempDir()
 		mbox := filepath.Join(home, "mbox")

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/store"
 )
 
@@ -273,10 +274,10 @@ func TestAuthDelay(t *testing.T) {
 
 func TestSTLS(t *testing.T) {
 	st := threeMessages(t)
-	cert, pool, _ := testCert(t)
+	cert := testutil.NewCert(t, testutil.CertOptions{})
 	opts := testOptions()
 	opts.AllowInsecureAuth = false
-	opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	opts.TLSConfig = cert.ServerConfig()
 	_, addr := startServer(t, st, opts)
 	c := dialRaw(t, addr)
 	c.prefix("+OK ")
@@ -286,7 +287,7 @@ func TestSTLS(t *testing.T) {
 	// section 4, command injection).
 	c.send("STLS", "USER injected")
 	c.expect("+OK Begin TLS negotiation")
-	tc := tls.Client(c.c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	tc := tls.Client(c.c, cert.ClientConfig("localhost"))
 	require.NoError(t, tc.Handshake())
 	c2 := &rawConn{t: t, c: tc, r: newReader(tc)}
 	c2.cmd("CAPA", "+OK Capability list follows", "TOP", "UIDL", "RESP-CODES",
@@ -313,7 +314,7 @@ func TestShutdownAndClose(t *testing.T) {
 	require.ErrorIs(t, srv.Shutdown(ctx), context.Canceled)
 	c.expectEOF()
 	assert.Len(t, st.inbox(t, "u@example.org"), 3)
-	require.ErrorIs(t, srv.Serve(mustListen(t)), ErrServerClosed)
+	require.ErrorIs(t, srv.Serve(testutil.Listen(t)), ErrServerClosed)
 }
 
 func TestStoreFailures(t *testing.T) {

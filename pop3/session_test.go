@@ -1,7 +1,6 @@
 package pop3
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -9,12 +8,12 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/store"
 	"github.com/mailblocks/mailblocks/store/maildir"
 	"github.com/mailblocks/mailblocks/store/memstore"
@@ -132,27 +131,9 @@ func TestAPOP(t *testing.T) {
 	c.cmd("STAT", "+OK 3 90")
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestTraceAndLog(t *testing.T) {
 	st := threeMessages(t)
-	var trace, logs syncBuffer
+	var trace, logs testutil.Buffer
 	opts := testOptions()
 	opts.Trace = &trace
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -211,7 +192,7 @@ func TestShutdownWaitsForQuit(t *testing.T) {
 
 func TestServeTLSWithoutConfig(t *testing.T) {
 	srv := NewServer(newTestStore(t), Options{})
-	require.Error(t, srv.ServeTLS(mustListen(t)))
+	require.Error(t, srv.ServeTLS(testutil.Listen(t)))
 	require.Error(t, srv.ListenAndServe("256.0.0.1:x"))
 }
 

@@ -96,12 +96,6 @@ func fromCRLF(s string) string {
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
-func mustListen(t testing.TB) net.Listener {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	return l
-}
-
 // readAll reads until the connection ends and returns what came.
 func readAll(r *bufio.Reader) (string, error) {
 	b, err := io.ReadAll(r)
