@@ -34,9 +34,10 @@ func (r *rcptState) oweFailure() {
 
 // flushNotices sends the notices m owes, one per kind for all the
 // recipients concerned, and then clears and saves their Notice marks. A
-// crash before the save sends them again (at least once). noticeMu keeps
-// two goroutines from sending the same notices.
-func (q *Queue) flushNotices(m *message) {
+// crash before the save sends them again (at least once). save is false
+// when the message is about to be removed. noticeMu keeps two goroutines
+// from sending the same notices.
+func (q *Queue) flushNotices(m *message, save bool) {
 	m.noticeMu.Lock()
 	defer m.noticeMu.Unlock()
 	q.mu.Lock()
@@ -70,7 +71,9 @@ func (q *Queue) flushNotices(m *message) {
 		}
 	}
 	q.mu.Unlock()
-	q.persist(m)
+	if save {
+		q.persist(m)
+	}
 }
 
 // notice hands over one DSN of the given kind for the recipients at idx.

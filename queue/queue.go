@@ -275,11 +275,11 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 			// Notices not handed over before the previous run
 			// stopped.
 			for _, m := range owing {
-				q.flushNotices(m)
+				q.flushNotices(m, true)
 			}
 			for _, m := range finished {
 				// Finished before the crash, not yet removed.
-				q.flushNotices(m)
+				q.flushNotices(m, false)
 				q.removeFiles(m)
 			}
 		})

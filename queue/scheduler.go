@@ -484,7 +484,7 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 	}
 	// Notices are sent before the message is removed: they may quote it.
 	if notices {
-		q.flushNotices(m)
+		q.flushNotices(m, !removeFiles)
 	}
 	switch {
 	case removeFiles:
