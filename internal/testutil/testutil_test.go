@@ -212,3 +212,23 @@ func TestListenAndFreePort(t *testing.T) {
 	require.NoError(t, err)
 	again.Close()
 }
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	c := testutil.NewClock(start)
+	now := c.Now
+	assert.Equal(t, start, now())
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				c.Advance(time.Second)
+				_ = c.Now()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, start.Add(40*time.Second), now())
+}
