@@ -151,6 +151,7 @@ func TestLookupCatchAllLoop(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	d := testDirectory(t)
+	dummy := NewDummyHash(cheapHash)
 	_, err := d.AddUser("nopw@example.org", "", Quota{}, cheapHash)
 	require.NoError(t, err)
 	tests := []struct {
@@ -173,7 +174,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
-			got, err := d.Authenticate(tt.user, tt.pw)
+			got, err := d.Authenticate(tt.user, tt.pw, dummy)
 			if tt.want == "" {
 				assert.ErrorIs(t, err, ErrAuthFailed)
 				assert.Equal(t, "", got)
@@ -184,7 +185,7 @@ func TestAuthenticate(t *testing.T) {
 		})
 	}
 	d.DefaultDomain = ""
-	_, err = d.Authenticate("alice", "pw-alice@example.org")
+	_, err = d.Authenticate("alice", "pw-alice@example.org", dummy)
 	assert.ErrorIs(t, err, ErrAuthFailed)
 }
 

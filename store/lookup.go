@@ -146,19 +146,21 @@ func (x *expander) catchAll(dom string, depth int) {
 // Credentials returns the canonical user and password hash that
 // Authenticate checks for username (a username without "@" is taken in
 // DefaultDomain). For an unknown user, or one without a password, user is
-// "" and hash is a dummy hash of the default cost, so that checking it
-// takes as long as checking a real one. Implementations may call it under
-// their lock and VerifyCredentials outside it.
-func (d *DirectoryData) Credentials(username string) (user, hash string) {
+// "" and hash is dummy.Hash(), so that checking it takes as long as
+// checking a real one: dummy must come from the hash function the store
+// hashes passwords with (see DummyHash; nil stands for HashPassword).
+// Implementations may call it under their lock and VerifyCredentials
+// outside it.
+func (d *DirectoryData) Credentials(username string, dummy *DummyHash) (user, hash string) {
 	if !strings.Contains(username, "@") {
 		if d.DefaultDomain == "" {
-			return "", dummyHash()
+			return "", dummy.Hash()
 		}
 		username += "@" + d.DefaultDomain
 	}
 	rec, ok := d.User(username)
 	if !ok || rec.PasswordHash == "" {
-		return "", dummyHash()
+		return "", dummy.Hash()
 	}
 	return rec.Address, rec.PasswordHash
 }
@@ -177,7 +179,8 @@ func VerifyCredentials(user, hash, password string) (string, error) {
 
 // Authenticate implements Authenticator.Authenticate on d: the canonical
 // user, or ErrAuthFailed for an unknown user or a wrong password alike.
-func (d *DirectoryData) Authenticate(username, password string) (string, error) {
-	user, hash := d.Credentials(username)
+// dummy is as in Credentials.
+func (d *DirectoryData) Authenticate(username, password string, dummy *DummyHash) (string, error) {
+	user, hash := d.Credentials(username, dummy)
 	return VerifyCredentials(user, hash, password)
 }

@@ -140,13 +140,55 @@ func checkArgon2id(hash, pw string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// dummyHash is a hash of a random password with the default parameters,
-// checked when a user is unknown so that an unknown user costs as much
-// time as a wrong password (no user-enumeration timing oracle).
-var dummyHash = sync.OnceValue(func() string {
+// DummyHash is the hash that Credentials gives for an unknown user (or
+// one without a password), so that Authenticate checks a hash either way
+// and an unknown user costs as much time as a wrong password: otherwise
+// the time of a failed login would tell an attacker which users exist (a
+// user-enumeration timing oracle). The cost parameters are part of a
+// hash, so the dummy must come from the same hash function as the real
+// ones: an implementation makes one DummyHash per configured hash
+// function (NewDummyHash) and passes it to Credentials. It is safe for
+// concurrent use.
+type DummyHash struct {
+	hash func(password string) (string, error)
+	once sync.Once
+	h    string
+}
+
+// NewDummyHash returns a DummyHash made by hash (nil: HashPassword). The
+// hash is computed on first use, once: a store that never sees an unknown
+// user never pays for it.
+func NewDummyHash(hash func(password string) (string, error)) *DummyHash {
+	return &DummyHash{hash: hash}
+}
+
+// Hash returns the dummy hash, a hash of a random password. A nil
+// DummyHash, or one whose function fails, gives a hash made by
+// HashPassword.
+func (d *DummyHash) Hash() string {
+	if d == nil || d.hash == nil {
+		return defaultDummyHash()
+	}
+	d.once.Do(func() {
+		d.h, _ = d.hash(randomPassword())
+	})
+	if d.h == "" {
+		return defaultDummyHash()
+	}
+	return d.h
+}
+
+func randomPassword() string {
 	var pw [16]byte
 	_, _ = rand.Read(pw[:])
-	h, err := HashPassword(string(pw[:]))
+	return base64.RawStdEncoding.EncodeToString(pw[:])
+}
+
+// defaultDummyHash is the DummyHash of HashPassword, shared by every store
+// that uses the default (it holds no secret: the password is random and
+// forgotten).
+var defaultDummyHash = sync.OnceValue(func() string {
+	h, err := HashPassword(randomPassword())
 	if err != nil {
 		// Unreachable with DefaultArgon2Params; CheckPassword of "" is
 		// false anyway.

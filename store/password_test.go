@@ -88,8 +88,57 @@ func TestCheckPassword(t *testing.T) {
 }
 
 func TestDummyHashIsDefaultCost(t *testing.T) {
-	h := dummyHash()
-	assert.True(t, strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$"), h)
-	assert.Equal(t, h, dummyHash())
-	assert.False(t, CheckPassword(h, ""))
+	var nilDummy *DummyHash
+	for _, d := range []*DummyHash{nilDummy, NewDummyHash(nil)} {
+		h := d.Hash()
+		assert.True(t, strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$"), h)
+		assert.Equal(t, h, d.Hash())
+		assert.False(t, CheckPassword(h, ""))
+	}
+}
+
+// TestDummyHashFollowsHasher checks that the dummy hash of an unknown user
+// has the cost of the configured hash function, whatever it is, so that
+// unknown and known users cost the same.
+func TestDummyHashFollowsHasher(t *testing.T) {
+	bcryptHash := func(pw string) (string, error) {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		return string(h), err
+	}
+	failing := func(string) (string, error) { return "", ErrBadHash }
+	tests := []struct {
+		name   string
+		hash   func(string) (string, error)
+		prefix string
+	}{
+		{"argon2 cheap", cheapHash, "$argon2id$v=19$m=64,t=1,p=1$"},
+		{"bcrypt", bcryptHash, "$2a$04$"},
+		{"failing falls back to the default", failing, "$argon2id$v=19$m=19456,t=2,p=1$"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			dummy := NewDummyHash(func(pw string) (string, error) {
+				calls++
+				return tt.hash(pw)
+			})
+			assert.Zero(t, calls, "computed lazily")
+			d := &DirectoryData{}
+			require.NoError(t, d.SetDefaultDomain("example.org"))
+			_, err := d.AddUser("alice@example.org", "pw", Quota{}, tt.hash)
+			if err == nil {
+				user, hash := d.Credentials("alice", dummy)
+				assert.Equal(t, "alice@example.org", user)
+				assert.True(t, strings.HasPrefix(hash, tt.prefix), hash)
+			}
+			for _, name := range []string{"nobody", "nobody@example.org", "x@elsewhere.test"} {
+				user, hash := d.Credentials(name, dummy)
+				assert.Empty(t, user)
+				assert.True(t, strings.HasPrefix(hash, tt.prefix), hash)
+				_, err := VerifyCredentials(user, hash, "pw")
+				assert.ErrorIs(t, err, ErrAuthFailed)
+			}
+			assert.Equal(t, 1, calls, "computed once")
+		})
+	}
 }

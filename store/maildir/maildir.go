@@ -72,7 +72,9 @@ type Store struct {
 	mbMu      sync.Mutex
 	mailboxes map[string]*mailbox
 
-	dummyHash func() string
+	// dummy is checked for unknown users: made by Options.HashPassword,
+	// so that they cost what known users do.
+	dummy *store.DummyHash
 }
 
 var (
@@ -132,10 +134,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.host = "localhost"
 	}
 	s.hub.subs = map[string]map[*watcher]struct{}{}
-	s.dummyHash = sync.OnceValue(func() string {
-		h, _ := opts.HashPassword(randHex(16))
-		return h
-	})
+	s.dummy = store.NewDummyHash(opts.HashPassword)
 	if err := s.Reload(context.Background()); err != nil {
 		return nil, err
 	}
@@ -345,13 +344,7 @@ func (s *Store) LookupRecipient(ctx context.Context, addr string) (store.Lookup,
 
 // Authenticate implements store.Authenticator.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (string, error) {
-	user, hash := s.directory().Credentials(username)
-	if user == "" {
-		// Check a hash made by our own HashPassword, so that an unknown
-		// user costs what a known one does (no timing oracle) even when
-		// the option differs from store's default parameters.
-		hash = s.dummyHash()
-	}
+	user, hash := s.directory().Credentials(username, s.dummy)
 	return store.VerifyCredentials(user, hash, password)
 }
 

@@ -40,6 +40,10 @@ type Store struct {
 	opts     Options
 	validity atomic.Uint32 // last UIDVALIDITY handed out
 
+	// dummy is checked for unknown users: made by opts.HashPassword, so
+	// that they cost what known users do.
+	dummy *store.DummyHash
+
 	mu    sync.RWMutex
 	dir   store.DirectoryData
 	boxes map[string]*mailbox // by canonical user
@@ -65,7 +69,7 @@ func New(opts Options) *Store {
 	if opts.WatchBuffer <= 0 {
 		opts.WatchBuffer = 16
 	}
-	s := &Store{opts: opts, boxes: make(map[string]*mailbox)}
+	s := &Store{opts: opts, boxes: make(map[string]*mailbox), dummy: store.NewDummyHash(opts.HashPassword)}
 	s.dir.PlusSeparator = opts.PlusSeparator
 	if opts.DefaultDomain != "" && s.dir.SetDefaultDomain(opts.DefaultDomain) == nil {
 		_ = s.dir.AddDomain(s.dir.DefaultDomain)
@@ -159,7 +163,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (st
 		return "", err
 	}
 	s.mu.RLock()
-	user, hash := s.dir.Credentials(username)
+	user, hash := s.dir.Credentials(username, s.dummy)
 	s.mu.RUnlock()
 	// The hash is checked outside the lock: it is slow by design.
 	return store.VerifyCredentials(user, hash, password)

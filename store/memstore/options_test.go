@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,4 +115,23 @@ func TestCancelledDelivery(t *testing.T) {
 	u, err := mb.Usage(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, u.Messages)
+}
+
+// TestUnknownUserHashedByOption checks that an unknown user is checked
+// against a hash made by Options.HashPassword, once, so that it costs what
+// a known user does whatever the configured hash (no timing oracle).
+func TestUnknownUserHashedByOption(t *testing.T) {
+	ctx := context.Background()
+	var calls atomic.Int32
+	s := memstore.New(memstore.Options{DefaultDomain: "example.org", HashPassword: func(pw string) (string, error) {
+		calls.Add(1)
+		return memstore.InsecureFastHash(pw)
+	}})
+	require.NoError(t, s.AddUser(ctx, "alice@example.org", "pw", store.Quota{}))
+	require.Equal(t, int32(1), calls.Load())
+	for _, u := range []string{"nobody", "nobody@example.org", "alice"} {
+		_, err := s.Authenticate(ctx, u, "wrong")
+		assert.ErrorIs(t, err, store.ErrAuthFailed)
+	}
+	assert.Equal(t, int32(2), calls.Load(), "one dummy hash, by the configured function")
 }
