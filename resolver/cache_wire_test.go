@@ -9,26 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/resolver"
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestCacheOverTheWire: TTL expiry and RFC 2308 negative caching of real
 // answers from dnstest.
@@ -38,7 +22,7 @@ func TestCacheOverTheWire(t *testing.T) {
 		"example.test. 300 IN MX 10 mx.example.test.",
 		"mx.example.test. 60 IN A 192.0.2.1",
 	)
-	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0))
 	c := resolver.NewCache(newClient(srv.Addr()), resolver.CacheOptions{Clock: clk.Now})
 	ctx := context.Background()
 
