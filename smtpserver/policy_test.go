@@ -218,27 +218,9 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 	dial(t, addr).greet()
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMessageRateLimit(t *testing.T) {
 	rec := newRecorder()
-	clk := &fakeClock{now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	opts := testOptions(t, rec)
 	opts.Now = clk.Now
 	opts.MaxMessagesPerMinute = 3
@@ -251,11 +233,11 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 	s.expect("MAIL FROM:<a@remote.test>", "421 4.7.0")
 	assert.True(t, s.closed())
-	clk.Add(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	s = dial(t, addr)
 	s.greet()
 	s.expect("MAIL FROM:<a@remote.test>", "421 4.7.0")
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	s = dial(t, addr)
 	s.greet()
 	s.expect("MAIL FROM:<a@remote.test>", "250")
@@ -263,7 +245,7 @@ func TestMessageRateLimit(t *testing.T) {
 
 func TestAuthLockout(t *testing.T) {
 	rec := newRecorder()
-	clk := &fakeClock{now: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
 	opts := testOptions(t, rec)
 	opts.Now = clk.Now
 	opts.AllowInsecureAuth = true
@@ -291,7 +273,7 @@ func TestAuthLockout(t *testing.T) {
 	s2 := dial(t, addr)
 	s2.greet()
 	s2.expect(good, "454 4.7.0")
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	s2.expect(good, "235")
 	mu.Lock()
 	assert.Equal(t, 3, failures)
