@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
 
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 type child struct {
 	cmd   *exec.Cmd
 	addrs map[string]string
-	log   *syncBuffer
+	log   *testutil.Buffer
 }
 
 // startChild runs the test binary as a mailserver with args and waits for
@@ -57,7 +58,7 @@ func startChild(t *testing.T, args []string) *child {
 	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	c := &child{cmd: cmd, addrs: map[string]string{}, log: &syncBuffer{}}
+	c := &child{cmd: cmd, addrs: map[string]string{}, log: &testutil.Buffer{}}
 	cmd.Stderr = c.log
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -96,7 +97,7 @@ func startChild(t *testing.T, args []string) *child {
 // directory every message that got 250 is delivered (the local ones into
 // the maildir, the remote ones through the recovered queue).
 func TestKillDuringLoad(t *testing.T) {
-	remotePort := freePort(t)
+	remotePort := testutil.FreePort(t)
 	dns := dnstest.NewServer(t,
 		"remote.test. 300 IN MX 10 mx.remote.test.",
 		"mx.remote.test. 300 IN A 127.0.0.1",

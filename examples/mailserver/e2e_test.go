@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/pop3"
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
@@ -103,7 +104,7 @@ func TestUnknownAndRelay(t *testing.T) {
 // smtpclient find the second server through an MX record served by the
 // test DNS server; bob reads it over IMAP there.
 func TestSubmissionToSecondServer(t *testing.T) {
-	bobPort := freePort(t)
+	bobPort := testutil.FreePort(t)
 	dns := dnstest.NewServer(t,
 		"other.test. 300 IN MX 10 mx.other.test.",
 		"mx.other.test. 300 IN A 127.0.0.1",
@@ -143,7 +144,7 @@ func (refusingSession) Logout() error        { return nil }
 func TestRemoteRefusalBounces(t *testing.T) {
 	srv := smtp.NewServer(refusingMX{})
 	srv.Domain = "mx.refuse.test"
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	go srv.ListenAndServe()
 	t.Cleanup(func() { srv.Close() })
@@ -271,7 +272,7 @@ func TestSmarthost(t *testing.T) {
 	rec := &recordingRelay{}
 	srv := smtp.NewServer(rec)
 	srv.Domain = "smarthost.test"
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	go srv.ListenAndServe()
 	t.Cleanup(func() { srv.Close() })

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 const (
@@ -30,26 +30,8 @@ const (
 type testServer struct {
 	*mailServer
 	dataDir string
-	stderr  *syncBuffer
-	stop    func() // shuts the server down; safe to call twice
-}
-
-// syncBuffer collects the server's log for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr  *testutil.Buffer // the server's log, for failure messages
+	stop    func()           // shuts the server down; safe to call twice
 }
 
 // loopbackArgs puts every listener on 127.0.0.1:0.
@@ -70,7 +52,7 @@ func startServer(t *testing.T, dataDir string, extra ...string) *testServer {
 	}
 	args := append(loopbackArgs(dataDir), extra...)
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{dataDir: dataDir, stderr: &syncBuffer{}}
+	ts := &testServer{dataDir: dataDir, stderr: &testutil.Buffer{}}
 	ready := make(chan *mailServer, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -204,12 +186,4 @@ func waitIMAP(t *testing.T, addr, user, pass, folder string, n int) []string {
 		}
 	}
 	return out
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

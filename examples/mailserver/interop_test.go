@@ -13,22 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailblocks/mailblocks/internal/postfixtest"
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
-
-// requireTool returns the path of a real client; in CI a missing one fails
-// the test (CI installs them), elsewhere it skips.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed; .ci/run must install it", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
 
 func runTool(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
@@ -40,8 +27,8 @@ func runTool(t *testing.T, cmd *exec.Cmd) string {
 // TestSwaksAndPython: swaks sends over plain SMTP and over submission
 // with STARTTLS and AUTH; Python's imaplib and poplib read both messages.
 func TestSwaksAndPython(t *testing.T) {
-	swaks := requireTool(t, "swaks")
-	python := requireTool(t, "python3")
+	swaks := testutil.RequireTool(t, "swaks")
+	python := testutil.RequireTool(t, "python3")
 	ts := startServer(t, "", "-user", alice+":"+alicePass)
 
 	runTool(t, exec.Command(swaks, "--server", ts.Addr("smtp"), "--from", "bob@remote.test", "--to", alice,
@@ -90,8 +77,8 @@ func splitHostPort(t *testing.T, addr string) (string, string) {
 // TestFetchmailAndMbsync: fetchmail collects over POP3 (keeping the
 // message) and mbsync mirrors the IMAP INBOX into a local maildir.
 func TestFetchmailAndMbsync(t *testing.T) {
-	fetchmail := requireTool(t, "fetchmail")
-	mbsync := requireTool(t, "mbsync")
+	fetchmail := testutil.RequireTool(t, "fetchmail")
+	mbsync := testutil.RequireTool(t, "mbsync")
 	ts := startServer(t, "", "-user", alice+":"+alicePass)
 	require.NoError(t, sendMX(t, ts.Addr("smtp"), "bob@remote.test", []string{alice}, message("bob@remote.test", alice, "for the collectors", "collect me")))
 	waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 1)
@@ -156,7 +143,7 @@ SyncState *
 // found through an MX record of the test DNS server.
 func TestPostfixInterop(t *testing.T) {
 	postfixtest.Require(t)
-	mbPort := freePort(t)
+	mbPort := testutil.FreePort(t)
 	pf := postfixtest.Start(t, postfixtest.Options{Relay: fmt.Sprintf("127.0.0.1:%d", mbPort)})
 	_, pfPort := splitHostPort(t, pf.Addr)
 	dns := dnstest.NewServer(t,
@@ -184,7 +171,7 @@ func TestPostfixInterop(t *testing.T) {
 // TestSendmailCommand: the sendmail example, built as a real program, pipes
 // a message into the submission listener as a Unix script would.
 func TestSendmailCommand(t *testing.T) {
-	goTool := requireTool(t, "go")
+	goTool := testutil.RequireTool(t, "go")
 	ts := startServer(t, "", "-user", alice+":"+alicePass)
 	bin := filepath.Join(t.TempDir(), "sendmail")
 	build := exec.Command(goTool, "build", "-o", bin, "../sendmail")
