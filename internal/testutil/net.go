@@ -27,3 +27,12 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// HostPort splits a listener address such as "127.0.0.1:2525" into host
+// and port for the command line of an external client.
+func HostPort(t testing.TB, addr string) (host, port string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	return host, port
+}

@@ -232,3 +232,12 @@ func TestClock(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, start.Add(40*time.Second), now())
 }
+
+func TestHostPort(t *testing.T) {
+	h, p := testutil.HostPort(t, "127.0.0.1:2525")
+	assert.Equal(t, "127.0.0.1", h)
+	assert.Equal(t, "2525", p)
+	h, p = testutil.HostPort(t, "[::1]:143")
+	assert.Equal(t, "::1", h)
+	assert.Equal(t, "143", p)
+}
