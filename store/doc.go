@@ -8,7 +8,8 @@
 // to validate recipients, an [Authenticator] for AUTH and a [Deliverer] to
 // put mail in a folder; IMAP and POP3 open a user's [Mailbox] and its
 // [Folder]s through [Mailboxes]; administration uses [Admin]. A [Store]
-// is all of these.
+// is all of these. A store may also implement the optional
+// [QuotaChecker], so that over-quota recipients are refused at RCPT.
 //
 // Folder names use "/" as the hierarchy separator and are UTF-8; "INBOX"
 // is case-insensitive (RFC 3501 5.1). UIDs follow RFC 3501 2.3.1.1: they
@@ -23,5 +24,5 @@
 // [HashPassword] and [CheckPassword] (argon2id, bcrypt); name checks
 // against hostile input ([ValidateFolderName], [CanonicalFolderName],
 // [CanonicalAddress], [NormalizeDomain]); flag arithmetic
-// ([NormalizeFlags], [ApplyFlags]); [Quota.Exceeded]; and [CRLFReader].
+// ([NormalizeFlags], [ApplyFlags]); [Quota.Exceeded], [Usage.Fits]; and [CRLFReader].
 package store

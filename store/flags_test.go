@@ -78,6 +78,27 @@ func TestQuotaExceeded(t *testing.T) {
 	}
 }
 
+func TestUsageFits(t *testing.T) {
+	tests := []struct {
+		u    Usage
+		size int64
+		want bool
+	}{
+		{Usage{}, 0, true},
+		{Usage{Bytes: 1 << 40, Messages: 1 << 30}, 1 << 40, true}, // no quota
+		{Usage{Bytes: 90, Quota: Quota{Bytes: 100}}, 10, true},
+		{Usage{Bytes: 90, Quota: Quota{Bytes: 100}}, 11, false},
+		{Usage{Bytes: 99, Quota: Quota{Bytes: 100}}, 0, true},   // unknown size: one octet
+		{Usage{Bytes: 100, Quota: Quota{Bytes: 100}}, 0, false}, // exactly full
+		{Usage{Bytes: 100, Quota: Quota{Bytes: 100}}, -1, false},
+		{Usage{Messages: 1, Quota: Quota{Messages: 2}}, 0, true},
+		{Usage{Messages: 2, Quota: Quota{Messages: 2}}, 1, false},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.u.Fits(tt.size), "%+v size %d", tt.u, tt.size)
+	}
+}
+
 func TestCRLFReader(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},

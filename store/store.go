@@ -24,6 +24,28 @@ type Directory interface {
 	LookupRecipient(ctx context.Context, addr string) (Lookup, error)
 }
 
+// QuotaChecker is an optional interface of a Directory (as http.Flusher is
+// of an http.ResponseWriter: test for it with a type assertion). A store
+// that implements it lets an SMTP server refuse an over-quota recipient
+// at RCPT with 552 5.2.2 (RFC 5321 4.5.3.1.10), or one too big for the
+// space left when the client declared SIZE (RFC 1870), instead of
+// accepting the message and failing at delivery, which for an MX means a
+// bounce. store/memstore and store/maildir implement it.
+//
+// The check is advisory: a delivery running at the same time may fill
+// the mailbox between the check and the message. Delivery enforces the
+// quota again and settles such a race.
+type QuotaChecker interface {
+	// CheckQuota returns an error matching ErrOverQuota (a
+	// *mailblocks.Error that matches mailblocks.ErrMailboxFull) when a
+	// message of size octets (CRLF line endings; 0 when unknown) does not
+	// fit in the mailbox of user, a canonical address as found in
+	// Lookup.Users; nil when it fits. An unknown size counts as one more
+	// message of one octet, so a mailbox that is exactly full is refused.
+	// An unknown user gives ErrNoSuchUser.
+	CheckQuota(ctx context.Context, user string, size int64) error
+}
+
 // LookupKind says what a Directory knows of an address.
 type LookupKind int
 
@@ -251,6 +273,13 @@ type Usage struct {
 	Bytes    int64
 	Messages int64
 	Quota    Quota
+}
+
+// Fits is the rule of QuotaChecker.CheckQuota: whether the mailbox has
+// room under u.Quota for one more message of size octets (0 or less when
+// unknown: counted as one octet).
+func (u Usage) Fits(size int64) bool {
+	return !u.Quota.Exceeded(u.Bytes, u.Messages, max(size, 1), 1)
 }
 
 // EventKind says what changed.

@@ -78,8 +78,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store = (*Store)(nil)
-	_ store.Admin = (*Store)(nil)
+	_ store.Store        = (*Store)(nil)
+	_ store.Admin        = (*Store)(nil)
+	_ store.QuotaChecker = (*Store)(nil)
 )
 
 // ErrTooManyKeywords: a folder can hold at most 26 distinct keywords, one
@@ -346,6 +347,36 @@ func (s *Store) LookupRecipient(ctx context.Context, addr string) (store.Lookup,
 func (s *Store) Authenticate(ctx context.Context, username, password string) (string, error) {
 	user, hash := s.directory().Credentials(username, s.dummy)
 	return store.VerifyCredentials(user, hash, password)
+}
+
+// CheckQuota implements store.QuotaChecker from the folders' indexes,
+// like the quota check of a delivery: the cheap count first (index
+// appends only), an exact recount before refusing. It takes no lock: the
+// answer is advisory, and Deliver checks again under the mailbox lock.
+func (s *Store) CheckQuota(ctx context.Context, user string, size int64) error {
+	mb, err := s.mailbox(user)
+	if err != nil {
+		return err
+	}
+	q := s.quota(mb.user)
+	if q == (store.Quota{}) {
+		return nil
+	}
+	u, err := mb.usage(ctx, false)
+	u.Quota = q
+	if err == nil && !u.Fits(size) {
+		// The cheap count may include messages another program
+		// expunged.
+		u, err = mb.usage(ctx, true)
+		u.Quota = q
+	}
+	if err != nil {
+		return err
+	}
+	if !u.Fits(size) {
+		return fmt.Errorf("maildir: check quota of %s: %w", mb.user, store.ErrOverQuota)
+	}
+	return nil
 }
 
 // Mailbox implements store.Mailboxes.

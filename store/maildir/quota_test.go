@@ -82,3 +82,27 @@ func TestQuotaFreedByOtherInstance(t *testing.T) {
 
 	require.Equal(t, store.UID(3), deliver(t, s1, "c\n"))
 }
+
+// CheckQuota sees what another instance delivered and expunged: it reads
+// the same indexes as the quota check of a delivery.
+func TestCheckQuotaAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	s1, dir := newStore(t)
+	require.NoError(t, s1.SetQuota(ctx, testUser, store.Quota{Messages: 2}))
+	require.NoError(t, s1.CheckQuota(ctx, testUser, 0))
+	deliver(t, s1, "a\n")
+
+	s2, err := maildir.Open(dir, testOptions())
+	require.NoError(t, err)
+	require.NoError(t, s2.CheckQuota(ctx, testUser, 0))
+	deliver(t, s2, "b\n")
+	require.ErrorIs(t, s1.CheckQuota(ctx, testUser, 0), store.ErrOverQuota, "a delivery by the other instance counts")
+	require.ErrorIs(t, s2.CheckQuota(ctx, testUser, 0), mailblocks.ErrMailboxFull)
+
+	f2 := openFolder(t, s2, "INBOX")
+	_, err = f2.SetFlags(ctx, []store.UID{1}, store.FlagsAdd, []string{store.FlagDeleted})
+	require.NoError(t, err)
+	_, err = f2.Expunge(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, s1.CheckQuota(ctx, testUser, 0), "an expunge by the other instance frees room")
+}

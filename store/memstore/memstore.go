@@ -50,8 +50,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store = (*Store)(nil)
-	_ store.Admin = (*Store)(nil)
+	_ store.Store        = (*Store)(nil)
+	_ store.Admin        = (*Store)(nil)
+	_ store.QuotaChecker = (*Store)(nil)
 )
 
 // New returns an empty store. A malformed DefaultDomain is ignored (no
@@ -201,6 +202,29 @@ func (s *Store) Deliver(ctx context.Context, user string, r io.Reader, opts stor
 		return 0, store.ErrOverQuota
 	}
 	return b.add(f, body, flags, date), nil
+}
+
+// CheckQuota implements store.QuotaChecker. It is advisory: Deliver
+// checks the quota again, under the mailbox lock.
+func (s *Store) CheckQuota(ctx context.Context, user string, size int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, q, err := s.box(user)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	u := store.Usage{Bytes: b.bytes, Messages: b.msgs, Quota: q}
+	deleted := b.deleted
+	b.mu.Unlock()
+	if deleted {
+		return fmt.Errorf("memstore: check quota of %s: %w", b.user, store.ErrNoSuchUser)
+	}
+	if !u.Fits(size) {
+		return fmt.Errorf("memstore: check quota of %s: %w", b.user, store.ErrOverQuota)
+	}
+	return nil
 }
 
 // Mailbox implements store.Mailboxes.

@@ -108,4 +108,62 @@ func (r *runner) quota(t *testing.T) {
 		assert.Zero(t, u.Messages)
 		assert.Zero(t, u.Bytes)
 	})
+
+	t.Run("Check", func(t *testing.T) {
+		f := r.setup(t)
+		qc, ok := f.s.(store.QuotaChecker)
+		if !ok {
+			t.Skip("the store does not implement the optional store.QuotaChecker")
+		}
+		check := func(user string, size int64) error {
+			t.Helper()
+			return qc.CheckQuota(f.ctx, user, size)
+		}
+		// Without a quota anything fits.
+		require.NoError(t, check(alice, 0))
+		require.NoError(t, check(alice, 1<<40))
+		assert.ErrorIs(t, check("nobody@example.org", 0), store.ErrNoSuchUser)
+		assert.ErrorIs(t, check("nobody@example.org", 0), mailblocks.ErrNoSuchUser)
+
+		require.NoError(t, f.s.SetQuota(f.ctx, alice, store.Quota{Bytes: 250}))
+		f.deliver(alice, body, store.DeliverOptions{})
+		require.NoError(t, check(alice, 150), "exactly what is left fits")
+		require.NoError(t, check(alice, 0))
+		err := check(alice, 151)
+		requireOverQuota(t, err)
+		assert.ErrorIs(t, err, mailblocks.ErrMailboxFull, "what smtpserver tests for")
+		// The answer agrees with Deliver.
+		_, err = f.s.Deliver(f.ctx, alice, strings.NewReader(strings.Repeat("z", 149)+"\r\n"), store.DeliverOptions{})
+		requireOverQuota(t, err)
+		f.deliver(alice, strings.Repeat("y", 148)+"\r\n", store.DeliverOptions{})
+		// An exactly full mailbox takes nothing more.
+		requireOverQuota(t, check(alice, 0))
+		requireOverQuota(t, check(alice, 1))
+		require.NoError(t, check(bob, 1000), "other users are not affected")
+
+		// Freeing space, in any folder, makes room at once.
+		inbox := f.folder(f.mailbox(alice), "INBOX")
+		_, err = inbox.Move(f.ctx, f.uids(inbox)[:1], "Archive")
+		require.NoError(t, err)
+		requireOverQuota(t, check(alice, 0)) // a move frees nothing
+		archive := f.folder(f.mailbox(alice), "Archive")
+		_, err = archive.SetFlags(f.ctx, f.uids(archive), store.FlagsAdd, []string{store.FlagDeleted})
+		require.NoError(t, err)
+		_, err = archive.Expunge(f.ctx, nil)
+		require.NoError(t, err)
+		require.NoError(t, check(alice, 100))
+		requireOverQuota(t, check(alice, 101))
+
+		// A message quota, and a quota change, count at once.
+		require.NoError(t, f.s.SetQuota(f.ctx, alice, store.Quota{Messages: 1}))
+		requireOverQuota(t, check(alice, 0))
+		require.NoError(t, f.s.SetQuota(f.ctx, alice, store.Quota{Messages: 2}))
+		require.NoError(t, check(alice, 1<<30))
+		require.NoError(t, f.s.SetQuota(f.ctx, alice, store.Quota{}))
+		require.NoError(t, check(alice, 1<<40))
+
+		// A deleted user is unknown.
+		require.NoError(t, f.s.DeleteUser(f.ctx, bob))
+		assert.ErrorIs(t, check(bob, 0), store.ErrNoSuchUser)
+	})
 }

@@ -14,11 +14,12 @@
 // It covers UIDs (RFC 3501 2.3.1.1), UIDVALIDITY, flags, expunge, copy and
 // move (RFC 4315, RFC 6851), append, folder creation, deletion, renaming
 // (INBOX included, RFC 3501 6.3.5) and subscription, special-use default
-// folders (RFC 6154), quotas, the directory (users, default-domain login,
-// aliases, lists, catch-all, plus-addressing), hostile names,
-// authentication, concurrent delivery while a reader lists, change
-// events, streamed large bodies and CRLF normalisation; and, when the
-// store can be reopened, persistence of all of it.
+// folders (RFC 6154), quotas (and the optional store.QuotaChecker), the
+// directory (users, default-domain login, aliases, lists, catch-all,
+// plus-addressing), hostile names, authentication, concurrent delivery
+// while a reader lists, change events, streamed large bodies and CRLF
+// normalisation; and, when the store can be reopened, persistence of all
+// of it.
 package storetest
 
 import (
