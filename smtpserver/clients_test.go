@@ -3,7 +3,6 @@ package smtpserver
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,12 +25,6 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func hostPort(t *testing.T, addr string) (string, string) {
-	h, p, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return h, p
-}
-
 func TestSwaks(t *testing.T) {
 	swaks := testutil.RequireTool(t, "swaks")
 	rec := newRecorder()
@@ -42,7 +35,7 @@ func TestSwaks(t *testing.T) {
 	sub := serve(t, srv, Submission)
 
 	base := func(addr string) []string {
-		h, p := hostPort(t, addr)
+		h, p := testutil.HostPort(t, addr)
 		return []string{"--server", h, "--port", p, "--helo", "swaks.test", "--timeout", "30"}
 	}
 
@@ -158,8 +151,8 @@ func TestPythonSmtplib(t *testing.T) {
 	srv := New(testOptions(t, rec))
 	mx := serve(t, srv, MX)
 	sub := serve(t, srv, Submission)
-	h, mxPort := hostPort(t, mx)
-	_, subPort := hostPort(t, sub)
+	h, mxPort := testutil.HostPort(t, mx)
+	_, subPort := testutil.HostPort(t, sub)
 	out, err := run(t, py, "-c", pyScript, h, mxPort, subPort)
 	require.NoError(t, err, out)
 	require.Equal(t, "ok\n", out)
