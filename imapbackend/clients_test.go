@@ -3,7 +3,6 @@ package imapbackend
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,12 +19,6 @@ import (
 
 const clientTimeout = 60 * time.Second
 
-func hostPort(t *testing.T, addr string) (string, string) {
-	h, p, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	return h, p
-}
-
 // TestPythonImaplib drives a session with Python's imaplib (STARTTLS).
 func TestPythonImaplib(t *testing.T) {
 	py := testutil.RequireTool(t, "python3")
@@ -36,7 +29,7 @@ func TestPythonImaplib(t *testing.T) {
 	ts.deliver(t, "INBOX", msgPlain)
 	ts.deliver(t, "INBOX", msgMultipart)
 
-	host, port := hostPort(t, ts.addr)
+	host, port := testutil.HostPort(t, ts.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, filepath.Join("testdata", "imaplib_session.py"), host, port, ts.certPEM, testUser, testPass)
@@ -88,7 +81,7 @@ func TestMbsync(t *testing.T) {
 
 	dir := t.TempDir()
 	local := filepath.Join(dir, "mail")
-	host, port := hostPort(t, ts.addr)
+	host, port := testutil.HostPort(t, ts.addr)
 	require.NoError(t, os.MkdirAll(local, 0o700))
 	rc := filepath.Join(dir, "mbsyncrc")
 	conf := `IMAPAccount test
@@ -191,7 +184,7 @@ func TestFetchmail(t *testing.T) {
 
 	dir := t.TempDir()
 	mbox := filepath.Join(dir, "delivered")
-	host, port := hostPort(t, ts.tlsAddr)
+	host, port := testutil.HostPort(t, ts.tlsAddr)
 	rc := filepath.Join(dir, "fetchmailrc")
 	conf := `set no syslog
 poll ` + host + ` port ` + port + ` protocol IMAP timeout 30
