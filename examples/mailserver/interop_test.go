@@ -37,8 +37,8 @@ func TestSwaksAndPython(t *testing.T) {
 		"--auth-user", alice, "--auth-password", alicePass, "--from", alice, "--to", alice,
 		"--header", "Subject: swaks submission", "--body", "via submission"))
 
-	host, imapPort := splitHostPort(t, ts.Addr("imap"))
-	_, pop3sPort := splitHostPort(t, ts.Addr("pop3s"))
+	host, imapPort := testutil.HostPort(t, ts.Addr("imap"))
+	_, pop3sPort := testutil.HostPort(t, ts.Addr("pop3s"))
 	script := fmt.Sprintf(`
 import imaplib, poplib, ssl, sys
 ctx = ssl._create_unverified_context()
@@ -67,13 +67,6 @@ print("python ok")
 	assert.Contains(t, out, "python ok")
 }
 
-func splitHostPort(t *testing.T, addr string) (string, string) {
-	t.Helper()
-	i := strings.LastIndex(addr, ":")
-	require.Positive(t, i)
-	return addr[:i], addr[i+1:]
-}
-
 // TestFetchmailAndMbsync: fetchmail collects over POP3 (keeping the
 // message) and mbsync mirrors the IMAP INBOX into a local maildir.
 func TestFetchmailAndMbsync(t *testing.T) {
@@ -85,7 +78,7 @@ func TestFetchmailAndMbsync(t *testing.T) {
 
 	home := t.TempDir()
 	t.Run("fetchmail pop3", func(t *testing.T) {
-		host, port := splitHostPort(t, ts.Addr("pop3s"))
+		host, port := testutil.HostPort(t, ts.Addr("pop3s"))
 		out := filepath.Join(home, "fetched.mbox")
 		rc := filepath.Join(home, "fetchmailrc")
 		require.NoError(t, os.WriteFile(rc, []byte(fmt.Sprintf(
@@ -99,7 +92,7 @@ func TestFetchmailAndMbsync(t *testing.T) {
 		assert.Contains(t, string(b), "Subject: for the collectors")
 	})
 	t.Run("mbsync imap", func(t *testing.T) {
-		_, port := splitHostPort(t, ts.Addr("imaps"))
+		_, port := testutil.HostPort(t, ts.Addr("imaps"))
 		// The self-signed certificate names localhost; mbsync checks the
 		// name, and verifies the chain against the file given.
 		host := "localhost"
@@ -145,7 +138,7 @@ func TestPostfixInterop(t *testing.T) {
 	postfixtest.Require(t)
 	mbPort := testutil.FreePort(t)
 	pf := postfixtest.Start(t, postfixtest.Options{Relay: fmt.Sprintf("127.0.0.1:%d", mbPort)})
-	_, pfPort := splitHostPort(t, pf.Addr)
+	_, pfPort := testutil.HostPort(t, pf.Addr)
 	dns := dnstest.NewServer(t,
 		"postfix.test. 300 IN MX 10 mx.postfix.test.",
 		"mx.postfix.test. 300 IN A 127.0.0.1",
