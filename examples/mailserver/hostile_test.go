@@ -1,0 +1,250 @@
+package main
+
+// Hostile input against the assembled server, over real sockets: every
+// case says what the client is told, and checks on disk that nothing
+// acknowledged is lost and nothing refused is stored.
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rawConn is a line-oriented client that sends exactly the bytes it is
+// given, for input no well-behaved client library would produce.
+type rawConn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string, useTLS bool) *rawConn {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if useTLS {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: waitFor}, "tcp", addr, insecureTLS)
+	} else {
+		c, err = net.DialTimeout("tcp", addr, waitFor)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(waitFor)))
+	return &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func (rc *rawConn) send(s string) {
+	rc.t.Helper()
+	_, err := rc.c.Write([]byte(s))
+	require.NoError(rc.t, err)
+}
+
+func (rc *rawConn) line() string {
+	rc.t.Helper()
+	l, err := rc.r.ReadString('\n')
+	require.NoError(rc.t, err, "read after %q", l)
+	return strings.TrimRight(l, "\r\n")
+}
+
+// smtpReply reads one (possibly multi-line) SMTP reply and returns its
+// code and its last line.
+func (rc *rawConn) smtpReply() (int, string) {
+	rc.t.Helper()
+	for {
+		l := rc.line()
+		require.GreaterOrEqual(rc.t, len(l), 3, "reply %q", l)
+		if len(l) == 3 || l[3] == ' ' {
+			code, err := strconv.Atoi(l[:3])
+			require.NoError(rc.t, err, "reply %q", l)
+			return code, l
+		}
+	}
+}
+
+// cmd sends one SMTP command and returns the reply.
+func (rc *rawConn) cmd(s string) (int, string) {
+	rc.t.Helper()
+	rc.send(s + "\r\n")
+	return rc.smtpReply()
+}
+
+// expect sends an SMTP command and requires a reply beginning with want
+// (code and enhanced code).
+func (rc *rawConn) expect(s, want string) {
+	rc.t.Helper()
+	_, l := rc.cmd(s)
+	require.True(rc.t, strings.HasPrefix(l, want), "%q: got %q, want %s", s, l, want)
+}
+
+// dialMX opens an MX session up to EHLO.
+func dialMX(t *testing.T, ts *testServer) *rawConn {
+	t.Helper()
+	rc := dialRaw(t, ts.Addr("smtp"), false)
+	code, l := rc.smtpReply()
+	require.Equal(t, 220, code, l)
+	rc.expect("EHLO peer.test", "250")
+	return rc
+}
+
+// data sends DATA, the given bytes and the final dot, and returns the
+// reply to the dot.
+func (rc *rawConn) data(msg string) string {
+	rc.t.Helper()
+	rc.expect("DATA", "354")
+	if !strings.HasSuffix(msg, "\r\n") {
+		msg += "\r\n"
+	}
+	rc.send(msg + ".\r\n")
+	_, l := rc.smtpReply()
+	return l
+}
+
+// storedMessages lists the message files of every maildir folder of the
+// data directory (cur/ and new/), sorted.
+func storedMessages(t *testing.T, dataDir string) []string {
+	t.Helper()
+	var out []string
+	root := filepath.Join(dataDir, "store", "mail")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			if dir := filepath.Base(filepath.Dir(p)); dir == "cur" || dir == "new" {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	if !os.IsNotExist(err) {
+		require.NoError(t, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// assertClean checks, once the server has stopped (so that every session
+// has ended), that the spool and the maildirs' tmp/ directories hold no
+// leftovers of refused or aborted messages.
+func assertClean(t *testing.T, dataDir string) {
+	t.Helper()
+	left, err := filepath.Glob(filepath.Join(dataDir, "spool", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "spool leftovers")
+	err = filepath.WalkDir(filepath.Join(dataDir, "store", "mail"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && filepath.Base(filepath.Dir(p)) == "tmp" {
+			t.Errorf("maildir tmp leftover: %s", p)
+		}
+		return nil
+	})
+	if !os.IsNotExist(err) {
+		require.NoError(t, err)
+	}
+}
+
+// TestHostileSize: a message over -max-message-size is refused 552 5.3.4
+// on the MX (announced with SIZE or found during DATA) and on submission;
+// the session goes on and the next message is accepted; nothing of the
+// refused ones is stored.
+func TestHostileSize(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-max-message-size", "10000")
+	big := message("bob@remote.test", alice, "too big", strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n", 200))
+	small := message("bob@remote.test", alice, "small enough", "fits")
+
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test> SIZE=20000", "552 5.3.4")
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	assert.True(t, strings.HasPrefix(rc.data(big), "552 5.3.4"))
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	assert.True(t, strings.HasPrefix(rc.data(small), "250"), "the session is usable after the refusal")
+	rc.expect("QUIT", "221")
+
+	err := submit(t, ts.Addr("submission"), alice, alicePass, alice, []string{alice}, big)
+	var se *smtp.SMTPError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 552, se.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 3, 4}, se.EnhancedCode)
+	require.NoError(t, submit(t, ts.Addr("submission"), alice, alicePass, alice, []string{alice}, small))
+
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 2)
+	require.Len(t, got, 2)
+	for _, m := range got {
+		assert.Contains(t, m, "Subject: small enough")
+	}
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), 2)
+	assertClean(t, ts.dataDir)
+}
+
+// TestHostileData: NUL bytes, bare LF, a 300 KB header and a mail loop are
+// refused with their codes; 8-bit header text without SMTPUTF8 is
+// accepted and stored byte for byte; a line over the line limit ends the
+// session. Only the accepted messages are stored.
+func TestHostileData(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	var bigHeader strings.Builder
+	for i := 0; bigHeader.Len() < 300<<10; i++ {
+		fmt.Fprintf(&bigHeader, "X-Filler-%d: %s\r\n", i, strings.Repeat("x", 90))
+	}
+	var loop strings.Builder
+	for i := range 60 {
+		fmt.Fprintf(&loop, "Received: from hop%d.test by hop%d.test; Mon, 23 Nov 2026 10:00:00 +0000\r\n", i, i+1)
+	}
+	eightBit := "From: <bob@remote.test>\r\nTo: <" + alice + ">\r\nSubject: Grüße aus Köln \xff\xfe\r\n\r\nbody\r\n"
+	for _, tc := range []struct {
+		name, msg, want string
+	}{
+		{"NUL", "Subject: nul\r\n\r\nbefore\x00after", "554 5.6.0"},
+		{"bare LF", "Subject: bare lf\r\n\r\nline one\nline two", "550 5.5.2"},
+		{"bare LF in header", "Subject: bare lf\nX: y\r\n\r\nbody", "550 5.5.2"},
+		{"300 KB header", bigHeader.String() + "Subject: big header\r\n\r\nbody", "552 5.3.4"},
+		{"60 Received", loop.String() + "Subject: loop\r\n\r\nbody", "554 5.4.6"},
+		{"8-bit header", eightBit, "250"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialMX(t, ts)
+			rc.expect("MAIL FROM:<bob@remote.test>", "250")
+			rc.expect("RCPT TO:<"+alice+">", "250")
+			got := rc.data(tc.msg)
+			assert.True(t, strings.HasPrefix(got, tc.want), "got %q, want %s", got, tc.want)
+			// The session is still usable.
+			rc.expect("RSET", "250")
+			rc.expect("QUIT", "221")
+		})
+	}
+
+	// A line over the line length limit (2000) in DATA: 500 and the
+	// session ends, as go-smtp cannot resynchronise.
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	rc.expect("DATA", "354")
+	rc.send("Subject: long line\r\n\r\n" + strings.Repeat("y", 5000) + "\r\n.\r\n")
+	code, l := rc.smtpReply()
+	assert.Equal(t, 500, code, l)
+
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 1)
+	require.Len(t, got, 1)
+	assert.True(t, strings.HasSuffix(got[0], eightBit), "8-bit header stored unchanged:\n%q", got[0])
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), 1, "only the 8-bit message is stored")
+	assertClean(t, ts.dataDir)
+}
