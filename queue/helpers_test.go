@@ -20,34 +20,9 @@ import (
 
 const waitTimeout = 20 * time.Second
 
-// fakeClock is a settable Options.Clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	if t.After(c.now) {
-		c.now = t
-	}
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newFakeClock returns a manual clock for Options.Clock.
+func newFakeClock() *testutil.Clock {
+	return testutil.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 }
 
 // delivery is one recorded Deliver call.
