@@ -1,7 +1,6 @@
 package smtpserver
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -506,22 +506,14 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// traceBuf is a session trace that records whether the server closed it.
 type traceBuf struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	closed bool
-}
-
-func (b *traceBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	testutil.Buffer
+	closed atomic.Bool
 }
 
 func (b *traceBuf) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
+	b.closed.Store(true)
 	return nil
 }
 
@@ -549,10 +541,7 @@ func TestTraceAndLogs(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, tb := range traces {
-			tb.mu.Lock()
-			closed := tb.closed
-			tb.mu.Unlock()
-			if closed {
+			if tb.closed.Load() {
 				return true
 			}
 		}
@@ -561,7 +550,7 @@ func TestTraceAndLogs(t *testing.T) {
 	mu.Lock()
 	require.Len(t, traces, 1)
 	for session, tb := range traces {
-		tr := tb.buf.String()
+		tr := tb.String()
 		assert.Contains(t, tr, "STARTTLS")
 		assert.Contains(t, tr, "MAIL FROM:<a@remote.test>", "trace is in clear text after STARTTLS")
 		assert.Contains(t, tr, "Subject: hi")
