@@ -33,3 +33,22 @@ func Example() {
 	// local [alice@example.org]
 	// 22 octets: "Subject: hi\r\n\r\nhello\r\n"
 }
+
+// A server refuses an over-quota recipient at RCPT by testing its
+// directory for the optional store.QuotaChecker.
+func ExampleStore_CheckQuota() {
+	ctx := context.Background()
+	s := memstore.New(memstore.Options{HashPassword: memstore.InsecureFastHash})
+	_ = s.AddUser(ctx, "bob@example.org", "", store.Quota{Bytes: 1000})
+
+	var dir store.Directory = s
+	if qc, ok := dir.(store.QuotaChecker); ok {
+		// The size is what the client declared with MAIL FROM SIZE=
+		// (RFC 1870), 0 when it did not.
+		fmt.Println(qc.CheckQuota(ctx, "bob@example.org", 500))
+		fmt.Println(qc.CheckQuota(ctx, "bob@example.org", 5000))
+	}
+	// Output:
+	// <nil>
+	// memstore: check quota of bob@example.org: 552 5.2.2 Mailbox full: quota exceeded
+}
