@@ -248,3 +248,117 @@ func TestHostileData(t *testing.T) {
 	assert.Len(t, storedMessages(t, ts.dataDir), 1, "only the 8-bit message is stored")
 	assertClean(t, ts.dataDir)
 }
+
+// TestHostileInternational: a UTF-8 local part and an IDN domain. With
+// SMTPUTF8 they are delivered; without it a non-ASCII address is refused
+// 553 5.6.7 (RFC 6531 3.4). The A-label and the U-label of the domain
+// reach the same mailbox.
+func TestHostileInternational(t *testing.T) {
+	const jose = "jösé@example.test"
+	ts := startServer(t, "", "-domain", "example.test,bücher.test",
+		"-user", alice+":"+alicePass, "-user", jose+":jose-secret", "-user", "user@bücher.test:user-secret")
+
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+jose+">", "553 5.6.7")
+	rc.expect("RCPT TO:<user@bücher.test>", "553 5.6.7")
+	rc.expect("RSET", "250")
+	rc.expect("MAIL FROM:<bob@remote.test> SMTPUTF8", "250")
+	rc.expect("RCPT TO:<"+jose+">", "250")
+	rc.expect("RCPT TO:<user@bücher.test>", "250")
+	got := rc.data("From: <bob@remote.test>\r\nTo: <" + jose + ">, <user@bücher.test>\r\nSubject: utf8\r\n\r\nHola\r\n")
+	require.True(t, strings.HasPrefix(got, "250"), got)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<user@xn--bcher-kva.test>", "250")
+	got = rc.data(message("bob@remote.test", "user@xn--bcher-kva.test", "a-label", "x"))
+	require.True(t, strings.HasPrefix(got, "250"), got)
+	rc.expect("QUIT", "221")
+
+	joseMsgs := waitIMAP(t, ts.Addr("imap"), jose, "jose-secret", "INBOX", 1)
+	assert.Contains(t, joseMsgs[0], "Subject: utf8")
+	userMsgs := waitIMAP(t, ts.Addr("imap"), "user@xn--bcher-kva.test", "user-secret", "INBOX", 2)
+	assert.Contains(t, userMsgs[0], "Subject: utf8")
+	assert.Contains(t, userMsgs[1], "Subject: a-label")
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), 3)
+}
+
+// TestHostileQuota: a user with a 20000-byte quota receives until full;
+// then the message is refused 552 5.2.2 (at RCPT or at DATA), the
+// messages accepted before are all there and complete, and no part of a
+// refused message is stored.
+func TestHostileQuota(t *testing.T) {
+	const quotaUser = "q@example.test"
+	ts := startServer(t, "", "-user", quotaUser+":q-secret:20000")
+	var accepted []string
+	var refusal string
+	for i := 0; i < 20 && refusal == ""; i++ {
+		msg := message("bob@remote.test", quotaUser, fmt.Sprintf("fill %d", i), strings.Repeat(strings.Repeat("z", 73)+"\r\n", 40))
+		rc := dialMX(t, ts)
+		rc.expect("MAIL FROM:<bob@remote.test>", "250")
+		_, l := rc.cmd("RCPT TO:<" + quotaUser + ">")
+		if strings.HasPrefix(l, "250") {
+			l = rc.data(msg)
+		}
+		switch {
+		case strings.HasPrefix(l, "250"):
+			accepted = append(accepted, msg)
+		case strings.HasPrefix(l, "552 5.2.2"):
+			refusal = l
+		default:
+			t.Fatalf("message %d: unexpected reply %q", i, l)
+		}
+		rc.expect("QUIT", "221")
+	}
+	require.NotEmpty(t, refusal, "the quota was never reached")
+	t.Logf("%d messages accepted, then %q", len(accepted), refusal)
+	require.NotEmpty(t, accepted)
+	assert.Less(t, len(accepted), 7, "20000 bytes hold at most six 3000-byte messages")
+
+	// Once full, RCPT refuses at once.
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test> SIZE=3200", "250")
+	rc.expect("RCPT TO:<"+quotaUser+">", "552 5.2.2")
+	rc.expect("QUIT", "221")
+
+	got := waitIMAP(t, ts.Addr("imap"), quotaUser, "q-secret", "INBOX", len(accepted))
+	require.Len(t, got, len(accepted))
+	total := 0
+	for i, m := range got {
+		assert.True(t, strings.HasSuffix(m, accepted[i]), "message %d complete", i)
+		total += len(m)
+	}
+	assert.LessOrEqual(t, total, 20000)
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), len(accepted))
+	assertClean(t, ts.dataDir)
+}
+
+// TestHostileDisconnectMidData: a client that vanishes in the middle of
+// DATA has not been told 250, so nothing may be stored (and nothing left
+// in the spool); a client that vanishes after the 250 without QUIT keeps
+// its message.
+func TestHostileDisconnectMidData(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	rc.expect("DATA", "354")
+	rc.send("Subject: cut\r\n\r\n" + strings.Repeat("half a message\r\n", 5000))
+	require.NoError(t, rc.c.Close())
+
+	rc = dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	l := rc.data(message("bob@remote.test", alice, "acknowledged", "kept"))
+	require.True(t, strings.HasPrefix(l, "250"), l)
+	require.NoError(t, rc.c.Close()) // no QUIT
+
+	ts.stop() // waits for both sessions to end
+	files := storedMessages(t, ts.dataDir)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "Subject: acknowledged")
+	assertClean(t, ts.dataDir)
+}
