@@ -109,12 +109,13 @@ func (r *runner) quota(t *testing.T) {
 		assert.Zero(t, u.Bytes)
 	})
 
+	if !r.quotaChecker {
+		return
+	}
 	t.Run("Check", func(t *testing.T) {
 		f := r.setup(t)
 		qc, ok := f.s.(store.QuotaChecker)
-		if !ok {
-			t.Skip("the store does not implement the optional store.QuotaChecker")
-		}
+		require.True(t, ok, "every store of the factory must implement store.QuotaChecker, or none")
 		check := func(user string, size int64) error {
 			t.Helper()
 			return qc.CheckQuota(f.ctx, user, size)
