@@ -11,28 +11,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/store"
 )
 
-// needTool finds a program of the mblaze suite; in CI a missing tool is a
-// failure, locally the test is skipped.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed (package mblaze): %v", name, err)
-		}
-		t.Skipf("%s not installed (package mblaze)", name)
-	}
-	return p
-}
 
 func run(t *testing.T, name string, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, needTool(t, name), args...)
+	cmd := exec.CommandContext(ctx, testutil.RequireTool(t, name), args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "MBLAZE="+t.TempDir()) // no user profile
 	out, err := cmd.Output()
@@ -58,7 +46,7 @@ func lines(s string) []string {
 // indexes it.
 func TestMblazeInterop(t *testing.T) {
 	for _, tool := range []string{"mlist", "mflag", "minc", "mhdr", "mdeliver"} {
-		needTool(t, tool)
+		testutil.RequireTool(t, tool)
 	}
 	ctx := context.Background()
 	s, dir := newStore(t)
