@@ -15,7 +15,6 @@ import (
 	"github.com/mailblocks/mailblocks/store"
 )
 
-
 func run(t *testing.T, name string, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
