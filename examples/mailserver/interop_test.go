@@ -17,12 +17,23 @@ import (
 	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
 
+// runTool runs an external client to completion and returns its output;
+// a client that hangs is killed after toolTimeout so that the test fails
+// instead of blocking the whole run.
 func runTool(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s:\n%s", cmd.String(), out)
-	return string(out)
+	var out testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start(), cmd.String())
+	timer := time.AfterFunc(toolTimeout, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	stopped := timer.Stop()
+	require.True(t, stopped, "%s: killed after %v:\n%s", cmd.String(), toolTimeout, out.String())
+	require.NoError(t, err, "%s:\n%s", cmd.String(), out.String())
+	return out.String()
 }
+
+const toolTimeout = 2 * time.Minute
 
 // TestSwaksAndPython: swaks sends over plain SMTP and over submission
 // with STARTTLS and AUTH; Python's imaplib and poplib read both messages.
