@@ -29,6 +29,11 @@ type Entry struct {
 	Held      bool
 	// Delivering is set while a delivery of the message is in progress.
 	Delivering bool
+	// NoticeRetry is when the delivery status notifications of the
+	// message that Options.Bounce could not take are tried again; zero
+	// when no hand-off has failed. A message stays in the queue while it
+	// owes notices, even with no recipient pending.
+	NoticeRetry time.Time
 }
 
 // RecipientStatus is the state of one recipient of a queued message.
@@ -104,6 +109,9 @@ func entryOf(m *message, now time.Time) Entry {
 		Delivering: m.running > 0,
 		Recipients: make([]RecipientStatus, len(rec.Rcpt)),
 	}
+	if m.owesNotice() {
+		e.NoticeRetry = rec.NoticeNext
+	}
 	var last time.Time
 	for i := range rec.Rcpt {
 		r := &rec.Rcpt[i]
@@ -132,8 +140,9 @@ func entryOf(m *message, now time.Time) Entry {
 	return e
 }
 
-// Retry makes the pending recipients of message id due now (held messages
-// stay held but are due as soon as they are released).
+// Retry makes the pending recipients of message id, and the notices it
+// could not hand over, due now (held messages stay held but are due as soon
+// as they are released).
 func (q *Queue) Retry(ctx context.Context, id string) error {
 	if err := q.waitLoaded(ctx); err != nil {
 		return err
@@ -180,6 +189,9 @@ func (q *Queue) retryLocked(m *message, now time.Time) {
 		case jobHeld:
 			j.due = now
 		}
+	}
+	if j := m.noticeJob; j != nil && j.state == jobWaiting && j.due.After(now) {
+		q.scheduleLocked(j, now)
 	}
 }
 
@@ -233,11 +245,13 @@ func (q *Queue) deleteLocked(m *message) bool {
 			q.unscheduleLocked(j, jobRemoved)
 		}
 	}
+	q.unscheduleNoticeLocked(m)
 	return m.running == 0
 }
 
 // Hold stops delivery attempts of message id until Release (Postfix
-// "postsuper -h"). A delivery in progress finishes.
+// "postsuper -h"). A delivery in progress finishes. Notices the message
+// could not hand over are still retried: they concern deliveries done.
 func (q *Queue) Hold(ctx context.Context, id string) error {
 	return q.setHeld(ctx, id, true)
 }

@@ -32,53 +32,108 @@ func (r *rcptState) oweFailure() {
 	}
 }
 
-// flushNotices sends the notices m owes, one per kind for all the
-// recipients concerned, and then clears and saves their Notice marks. A
-// crash before the save sends them again (at least once). save is false
-// when the message is about to be removed. noticeMu keeps two goroutines
-// from sending the same notices.
-func (q *Queue) flushNotices(m *message, save bool) {
+// flushNotices hands over the notices m owes, one per kind for all the
+// recipients concerned, and clears the Notice marks of those handed over
+// (or refused for good). It reports whether m's record changed; the caller
+// saves it. A crash before the save sends them again (at least once).
+// noticeMu keeps two goroutines from sending the same notices.
+//
+// A notice whose hand-off fails with a temporary error stays owed (its
+// mark is already on disk) and rec.NoticeNext says when to try again, with
+// the deliveries' backoff (Options.RetryInterval doubling up to
+// MaxRetryInterval); settle schedules it. A notice still failing
+// MaxQueueTime after its first failure is logged at error level and
+// dropped: there is nobody left to tell. A permanent refusal (a
+// *mailblocks.Error with a 5xx code, say the local sender no longer
+// exists) will not get better: it is logged and dropped at once.
+func (q *Queue) flushNotices(m *message) bool {
 	m.noticeMu.Lock()
 	defer m.noticeMu.Unlock()
 	q.mu.Lock()
 	if m.deleted {
 		q.mu.Unlock()
-		return
+		return false
 	}
 	snap := m.rec.clone()
 	q.mu.Unlock()
+	log := q.log.With("id", snap.ID, "from", snap.Env.From)
 	var byKind [3][]int
 	for i, r := range snap.Rcpt {
 		if r.Notice > 0 && r.Notice <= len(byKind) {
 			byKind[r.Notice-1] = append(byKind[r.Notice-1], i)
 		}
 	}
-	sent := false
+	tried := false
+	var done [3]bool
+	var failed error
 	for k, idx := range byKind {
-		if len(idx) > 0 {
-			q.notice(snap, noticeKind(k), idx)
-			sent = true
+		if len(idx) == 0 {
+			continue
+		}
+		tried = true
+		err := q.notice(snap, noticeKind(k), idx)
+		switch {
+		case err == nil:
+			done[k] = true
+		case !mailblocks.IsTemporary(err):
+			log.Error("queue: delivery status notification refused, dropped", "kind", noticeKind(k), "error", err)
+			done[k] = true
+		default:
+			log.Warn("queue: could not hand over delivery status notification, will retry", "kind", noticeKind(k), "error", err)
+			failed = err
 		}
 	}
-	if !sent {
-		return
+	if !tried {
+		return false
 	}
+	now := q.opts.Clock()
 	q.mu.Lock()
-	for i := range m.rec.Rcpt {
-		// Only the marks that were sent: a newer one stays.
-		if r := &m.rec.Rcpt[i]; r.Notice == snap.Rcpt[i].Notice {
+	defer q.mu.Unlock()
+	rec := m.rec
+	if failed != nil {
+		if rec.NoticeSince.IsZero() {
+			rec.NoticeSince = now
+		}
+		rec.NoticeTries++
+		expiry := rec.NoticeSince.Add(q.opts.MaxQueueTime)
+		if now.Before(expiry) {
+			rec.NoticeNext = now.Add(q.backoff(rec.NoticeTries))
+			if rec.NoticeNext.After(expiry) {
+				rec.NoticeNext = expiry
+			}
+		} else {
+			log.Error("queue: delivery status notification still failing after the maximal queue time, dropped",
+				"attempts", rec.NoticeTries, "since", rec.NoticeSince, "error", failed)
+			done = [3]bool{true, true, true}
+		}
+	}
+	for i := range rec.Rcpt {
+		// Only the marks that were tried: a newer one stays.
+		if r := &rec.Rcpt[i]; r.Notice > 0 && r.Notice <= len(done) && r.Notice == snap.Rcpt[i].Notice && done[r.Notice-1] {
 			r.Notice = 0
 		}
 	}
-	q.mu.Unlock()
-	if save {
-		q.persist(m)
+	if !m.owesNotice() {
+		rec.NoticeTries, rec.NoticeSince, rec.NoticeNext = 0, time.Time{}, time.Time{}
 	}
+	return true
+}
+
+func (k noticeKind) String() string {
+	switch k {
+	case noticeFailure:
+		return "failure"
+	case noticeDelay:
+		return "delay"
+	case noticeSuccess:
+		return "success"
+	}
+	return fmt.Sprintf("noticeKind(%d)", int(k))
 }
 
 // notice hands over one DSN of the given kind for the recipients at idx.
-// A failure to hand it over is logged: the notice is lost.
-func (q *Queue) notice(rec *record, kind noticeKind, idx []int) {
+// It returns nil when the notice is in safe hands, or needs none.
+func (q *Queue) notice(rec *record, kind noticeKind, idx []int) error {
 	log := q.log.With("id", rec.ID, "from", rec.Env.From)
 	to := rec.Env.From
 	if to == "" {
@@ -87,7 +142,7 @@ func (q *Queue) notice(rec *record, kind noticeKind, idx []int) {
 		// postmaster about, and not when it was already addressed to
 		// the postmaster (that would loop).
 		if kind != noticeFailure {
-			return
+			return nil
 		}
 		toPostmaster := false
 		for _, i := range idx {
@@ -97,7 +152,7 @@ func (q *Queue) notice(rec *record, kind noticeKind, idx []int) {
 		}
 		if q.opts.Postmaster == "" || toPostmaster {
 			log.Error("queue: undeliverable message with null sender dropped", "rcpt", rec.Rcpt[idx[0]].Addr, "error", rec.Rcpt[idx[0]].Text)
-			return
+			return nil
 		}
 		to = q.opts.Postmaster
 	}
@@ -134,10 +189,10 @@ func (q *Queue) notice(rec *record, kind noticeKind, idx []int) {
 		err = e
 	}
 	if err != nil {
-		log.Error("queue: could not hand over delivery status notification", "to", to, "error", err)
-		return
+		return fmt.Errorf("queue: notice to %s: %w", to, err)
 	}
 	log.Info("queue: delivery status notification sent", "to", to, "action", r.rcpts[0].action, "rcpts", len(idx))
+	return nil
 }
 
 // dsnReport is the content of one RFC 3464 report.

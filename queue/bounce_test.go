@@ -307,11 +307,12 @@ func TestDelayNoticeOnce(t *testing.T) {
 }
 
 func TestBounceHandlerError(t *testing.T) {
-	// A handler that fails is logged; the queue goes on.
+	// A handler that refuses the notice for good is logged; the queue
+	// goes on (temporary failures: TestNoticeRetry).
 	ev := make(events, 10)
 	d := newScripted().script("bob@example.com", err550)
 	q := startQueue(t, "memory", d, Options{OnEvent: ev.on, Bounce: BounceFunc(func(ctx context.Context, env *mailblocks.Envelope, body io.Reader) error {
-		return io.ErrClosedPipe
+		return mailblocks.ErrNoSuchUser
 	})})
 	enqueue(t, q, env("alice@example.org", "bob@example.com"))
 	ev.nextKind(t, EventBounced)

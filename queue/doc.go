@@ -45,6 +45,15 @@
 // in flight (not one per destination domain); a notice owed is recorded in
 // the spool, so a crash before it is handed over does not lose it.
 //
+// Notices are acknowledged mail too: when Options.Bounce fails to take one
+// with a temporary error, the notice stays owed (the message stays in the
+// queue, on disk, even with no recipient left) and is retried with the
+// deliveries' backoff, across restarts; Entry.NoticeRetry shows when. A
+// notice still failing Options.MaxQueueTime after its first failure is
+// logged at error level and dropped: there is nobody left to tell. A
+// permanent refusal (a *mailblocks.Error with a 5xx code, say the local
+// sender no longer exists) is logged and dropped at once.
+//
 // # Administration
 //
 // List, Get, Retry, Flush, Delete, DeleteAll, Hold and Release mirror

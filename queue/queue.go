@@ -262,8 +262,8 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 			var finished, owing []*message
 			q.mu.Lock()
 			for _, rec := range recs {
-				m, pending := q.addLocked(rec)
-				if !pending {
+				m, indexed := q.addLocked(rec)
+				if !indexed {
 					finished = append(finished, m)
 				} else if m.owesNotice() {
 					owing = append(owing, m)
@@ -273,13 +273,13 @@ func newQueue(sp spool, d Deliverer, opts Options) *Queue {
 			q.Wake()
 			n.Add(int64(len(recs) - len(finished)))
 			// Notices not handed over before the previous run
-			// stopped.
+			// stopped: sent now, or scheduled when their hand-off
+			// had failed and its retry is not due yet.
 			for _, m := range owing {
-				q.flushNotices(m, true)
+				q.settle(m, false, true)
 			}
 			for _, m := range finished {
 				// Finished before the crash, not yet removed.
-				q.flushNotices(m, false)
 				q.removeFiles(m)
 			}
 		})

@@ -35,6 +35,15 @@ type record struct {
 	Held bool        `json:"held,omitempty"`
 	Env  storedEnv   `json:"env"`
 	Rcpt []rcptState `json:"rcpt"`
+
+	// The retry of owed notices (rcptState.Notice) whose hand-off to
+	// Options.Bounce failed: failed attempts since the last successful
+	// flush, the first of those failures (notices are dropped
+	// MaxQueueTime after it), and when to try again. Zero when no
+	// hand-off has failed.
+	NoticeTries int       `json:"ntries,omitempty"`
+	NoticeSince time.Time `json:"nsince,omitzero"`
+	NoticeNext  time.Time `json:"nnext,omitzero"`
 }
 
 // storedEnv is the persistent part of a mailblocks.Envelope. The TLS state

@@ -38,8 +38,11 @@ const (
 type message struct {
 	rec     *record
 	jobs    []*job // one per domain with pending recipients (a slice: usually one)
-	running int    // jobs in flight
+	running int    // delivery jobs in flight (not noticeJob)
 	deleted bool   // deleted by an administrator
+	// noticeJob retries the hand-off of notices that failed
+	// (retrynotice.go); nil when none is scheduled or while it runs.
+	noticeJob *job
 
 	// persistMu orders writes of this message's files; gone is set when
 	// they are removed, after which nothing may be written.
@@ -77,6 +80,7 @@ type job struct {
 	state    jobState
 	gen      uint64 // invalidates stale ready-list entries
 	retryNow bool   // Retry called while running
+	notice   bool   // a notice retry (domain noticeDomain), not a delivery
 }
 
 type readyEntry struct {
@@ -154,8 +158,9 @@ func (h *jobHeap) Pop() any {
 }
 
 // addLocked indexes a message (new or loaded) and schedules its pending
-// recipients. It reports false when the message has nothing left to do
-// (and is not indexed).
+// recipients. It reports false when the message has nothing left to do, no
+// recipient pending and no notice owed (and is not indexed). The retry of
+// owed notices is left to settle.
 func (q *Queue) addLocked(rec *record) (*message, bool) {
 	m := &message{rec: rec}
 	for _, r := range rec.Rcpt {
@@ -171,7 +176,7 @@ func (q *Queue) addLocked(rec *record) (*message, bool) {
 			j.due = r.NextAttempt
 		}
 	}
-	if len(m.jobs) == 0 {
+	if len(m.jobs) == 0 && !m.owesNotice() {
 		return m, false
 	}
 	q.sched.msgs[rec.ID] = m
@@ -236,7 +241,9 @@ func (s *scheduler) popReady(d string) *job {
 		}
 		if e.gen == e.j.gen && e.j.state == jobReady {
 			e.j.state = jobRunning
-			e.j.m.running++
+			if !e.j.notice {
+				e.j.m.running++
+			}
 			return e.j
 		}
 	}
@@ -344,6 +351,10 @@ func (q *Queue) worker(ctx context.Context, domain string, j *job) {
 var errNoStatus = errors.New("queue: deliverer returned no status for this recipient")
 
 func (q *Queue) deliverJob(ctx context.Context, j *job) {
+	if j.notice {
+		q.runNoticeJob(j)
+		return
+	}
 	q.mu.Lock()
 	m := j.m
 	rec := m.rec
@@ -466,32 +477,13 @@ func (q *Queue) finish(j *job, idx []int, results []mailblocks.DeliveryStatus, a
 		j.state = jobWaiting
 		q.scheduleLocked(j, nextDue)
 	}
-	done := len(m.jobs) == 0 && !m.deleted
-	if done {
-		delete(q.sched.msgs, rec.ID)
-	}
-	deleted := m.deleted
-	removeFiles := done || (deleted && m.running == 0)
-	// Notices wait until no other delivery of the message is in flight,
-	// so that a message to several domains gets one notice, not one per
-	// domain.
-	notices := m.running == 0 && !deleted
 	q.mu.Unlock()
 	q.Wake()
 
 	for _, ev := range evs {
 		q.emit(ev)
 	}
-	// Notices are sent before the message is removed: they may quote it.
-	if notices {
-		q.flushNotices(m, !removeFiles)
-	}
-	switch {
-	case removeFiles:
-		q.removeFiles(m)
-	case !deleted:
-		q.persist(m)
-	}
+	q.settle(m, true, false)
 }
 
 func (r *rcptState) setError(err error) {
