@@ -362,3 +362,134 @@ func TestHostileDisconnectMidData(t *testing.T) {
 	assert.Contains(t, string(b), "Subject: acknowledged")
 	assertClean(t, ts.dataDir)
 }
+
+// imapCmd sends one tagged IMAP command (synchronising literals are sent
+// after the server's "+") and returns the tagged status line.
+func (rc *rawConn) imapCmd(tag string, parts ...string) string {
+	rc.t.Helper()
+	for i, p := range parts {
+		rc.send(p)
+		if i < len(parts)-1 {
+			for {
+				l := rc.line()
+				if strings.HasPrefix(l, "+") {
+					break
+				}
+				if strings.HasPrefix(l, tag+" ") {
+					return strings.TrimPrefix(l, tag+" ") // refused before the literal
+				}
+			}
+		}
+	}
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return strings.TrimPrefix(l, tag+" ")
+		}
+	}
+}
+
+// imapRaw logs in over IMAPS with a raw connection.
+func imapRaw(t *testing.T, ts *testServer, user, pass string) *rawConn {
+	t.Helper()
+	rc := dialRaw(t, ts.Addr("imaps"), true)
+	require.True(t, strings.HasPrefix(rc.line(), "* OK"))
+	require.True(t, strings.HasPrefix(rc.imapCmd("l", "l LOGIN "+user+" "+pass+"\r\n"), "OK"))
+	return rc
+}
+
+// dirTree lists every directory under root, relative to it.
+func dirTree(t *testing.T, root string) []string {
+	t.Helper()
+	var dirs []string
+	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			rel, err := filepath.Rel(root, p)
+			require.NoError(t, err)
+			dirs = append(dirs, rel)
+		}
+		return nil
+	}))
+	return dirs
+}
+
+// TestHostileMailboxNames: mailbox names that try to leave the maildir, or
+// that no file system should see, are refused with NO or BAD by CREATE,
+// RENAME, SELECT, APPEND and DELETE, and no directory appears anywhere,
+// inside or outside the data directory.
+func TestHostileMailboxNames(t *testing.T) {
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
+	ts := startServer(t, dataDir, "-user", alice+":"+alicePass)
+	rc := imapRaw(t, ts, alice, alicePass)
+	require.True(t, strings.HasPrefix(rc.imapCmd("s", "s SELECT INBOX\r\n"), "OK"))
+	before := dirTree(t, root)
+
+	literal := func(name string) []string {
+		return []string{fmt.Sprintf("{%d}\r\n", len(name)), name + "\r\n"}
+	}
+	// undecodable marks names that go-imap (v2.0.0-beta.8) cannot decode
+	// as modified UTF-7: it answers BAD but leaves the end of the command
+	// line unread, so the next command fails to parse and it closes the
+	// connection. The server stays up; the client must reconnect.
+	type hostileName struct {
+		parts       []string
+		undecodable bool
+	}
+	names := []hostileName{
+		{parts: []string{`"../../etc"`}}, {parts: []string{`"a/../../b"`}}, {parts: []string{`"INBOX/../x"`}},
+		{parts: []string{`"/etc/evil"`}}, {parts: []string{`".."`}}, {parts: []string{`"."`}},
+		{parts: []string{`"a/./b"`}}, {parts: []string{`"a//b"`}}, {parts: []string{`"a\\b"`}},
+		{parts: []string{`"../"`}}, {parts: []string{`"~/../../x"`}},
+		{parts: []string{strings.Repeat("n", 1000)}},
+		{parts: literal("../../" + strings.Repeat("d", 300))},
+		{parts: literal("nul\x00name"), undecodable: true},
+		{parts: literal("ctl\x01name"), undecodable: true},
+		{parts: literal("tab\tname"), undecodable: true},
+		{parts: literal("cr\rlf\nname"), undecodable: true},
+		{parts: literal("bad utf8 \xff\xfe"), undecodable: true},
+	}
+	for i, name := range names {
+		for _, verb := range []string{"CREATE", "SELECT", "DELETE", "RENAME INBOX", "APPEND"} {
+			if rc == nil {
+				rc = imapRaw(t, ts, alice, alicePass)
+			}
+			tag := fmt.Sprintf("h%d", i)
+			parts := append([]string(nil), name.parts...)
+			parts[0] = tag + " " + verb + " " + parts[0]
+			last := strings.TrimSuffix(parts[len(parts)-1], "\r\n")
+			if verb == "APPEND" {
+				parts[len(parts)-1] = last + " {7}\r\n"
+				parts = append(parts, "Subject\r\n")
+			} else {
+				parts[len(parts)-1] = last + "\r\n"
+			}
+			got := rc.imapCmd(tag, parts...)
+			what := fmt.Sprintf("%s %q", verb, strings.Join(name.parts, ""))
+			assert.True(t, strings.HasPrefix(got, "NO") || strings.HasPrefix(got, "BAD"), "%s: got %q", what, got)
+			rc.send("p NOOP\r\n")
+			l, err := rc.r.ReadString('\n')
+			if err != nil {
+				assert.True(t, name.undecodable, "%s: connection lost: %v", what, err)
+				rc = nil
+				continue
+			}
+			assert.True(t, strings.HasPrefix(l, "p OK"), "%s: NOOP got %q", what, l)
+		}
+	}
+	if rc == nil {
+		rc = imapRaw(t, ts, alice, alicePass)
+	}
+	assert.True(t, strings.HasPrefix(rc.imapCmd("n", "n NOOP\r\n"), "OK"), "the session is still usable")
+	rc.imapCmd("z", "z LOGOUT\r\n")
+	ts.stop()
+	assert.Equal(t, before, dirTree(t, root), "no directory created")
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "data", entries[0].Name())
+	assert.Empty(t, storedMessages(t, dataDir), "no APPEND succeeded")
+}
