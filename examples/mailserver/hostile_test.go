@@ -6,6 +6,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"crypto/tls"
 	"fmt"
 	"io/fs"
@@ -18,9 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mailblocks/mailblocks/pop3"
 )
 
 // rawConn is a line-oriented client that sends exactly the bytes it is
@@ -492,4 +497,140 @@ func TestHostileMailboxNames(t *testing.T) {
 	require.Len(t, entries, 1)
 	assert.Equal(t, "data", entries[0].Name())
 	assert.Empty(t, storedMessages(t, dataDir), "no APPEND succeeded")
+}
+
+// brokenMIME returns messages whose MIME structure is wrong in the ways
+// parsers trip over.
+func brokenMIME() map[string]string {
+	hdr := func(subject, ctype string) string {
+		return "From: <bob@remote.test>\r\nTo: <" + alice + ">\r\nSubject: " + subject +
+			"\r\nMIME-Version: 1.0\r\nContent-Type: " + ctype + "\r\n\r\n"
+	}
+	var nested strings.Builder
+	nested.WriteString(hdr("nested 100", `multipart/mixed; boundary="b0"`))
+	for i := 1; i < 100; i++ {
+		fmt.Fprintf(&nested, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i-1, i)
+	}
+	nested.WriteString("--b99\r\nContent-Type: text/plain\r\n\r\ndeep\r\n")
+	for i := 99; i >= 0; i-- {
+		fmt.Fprintf(&nested, "--b%d--\r\n", i)
+	}
+	var rfc822 strings.Builder
+	rfc822.WriteString(hdr("nested rfc822", "message/rfc822"))
+	for range 50 {
+		rfc822.WriteString("Subject: inner\r\nContent-Type: message/rfc822\r\n\r\n")
+	}
+	rfc822.WriteString("Subject: innermost\r\n\r\ntext\r\n")
+	return map[string]string{
+		"no parts":         hdr("no parts", `multipart/mixed; boundary="xyz"`) + "just a preamble, no boundary at all\r\n",
+		"unterminated":     hdr("unterminated", `multipart/mixed; boundary="xyz"`) + "--xyz\r\nContent-Type: text/plain\r\n\r\npart one\r\n--xyz\r\nContent-Type: text/html\r\n\r\n<p>never closed\r\n",
+		"no boundary":      hdr("no boundary", "multipart/alternative") + "--\r\n\r\n--\r\n",
+		"empty boundary":   hdr("empty boundary", `multipart/mixed; boundary=""`) + "--\r\n\r\nx\r\n----\r\n",
+		"bad params":       hdr("bad params", `text/plain; charset="unterminated; name==; ;;; format`) + "x\r\n",
+		"bad encoding":     "Subject: bad encoding\r\nContent-Transfer-Encoding: base64\r\nContent-Type: text/plain\r\n\r\n!!!not base64%%%\r\n=ZZ\r\n",
+		"bad qp":           "Subject: bad qp\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=G0=\r\n=0\r\n",
+		"encoded words":    "Subject: =?x-unknown?Q?=FF=FE?= =?utf-8?B?!!!?= =?utf-8?Q?unterminated\r\nFrom: =?utf-8?B?====?= <\"@@\"@>\r\nTo: ,,,<>;\r\nDate: not a date\r\n\r\nx\r\n",
+		"nested 100":       nested.String(),
+		"nested rfc822":    rfc822.String(),
+		"header only":      "Subject: header only\r\n",
+		"no header at all": "\r\nbody without header\r\n",
+	}
+}
+
+// TestHostileMIME: broken MIME delivered over SMTP is stored as sent
+// (after the Received header), and IMAP FETCH BODYSTRUCTURE, ENVELOPE,
+// BODY[1], BODY[] and POP3 RETR all answer for every message, with the
+// same bytes over both protocols. A 2 MB single-line message, which SMTP
+// cannot carry (line limit), is put in with IMAP APPEND and read back the
+// same way.
+func TestHostileMIME(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	msgs := brokenMIME()
+	names := make([]string, 0, len(msgs))
+	for name := range msgs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	rc := dialMX(t, ts)
+	for _, name := range names {
+		rc.expect("MAIL FROM:<bob@remote.test>", "250")
+		rc.expect("RCPT TO:<"+alice+">", "250")
+		l := rc.data(msgs[name])
+		require.True(t, strings.HasPrefix(l, "250"), "%s: %s", name, l)
+	}
+	rc.expect("QUIT", "221")
+
+	long := "Subject: one long line\r\n\r\n" + strings.Repeat("L", 2<<20) + "\r\n"
+	c := imapLogin(t, ts.Addr("imap"), alice, alicePass, nil)
+	app := c.Append("INBOX", int64(len(long)), nil)
+	_, err := app.Write([]byte(long))
+	require.NoError(t, err)
+	require.NoError(t, app.Close())
+	_, err = app.Wait()
+	require.NoError(t, err)
+	n := len(names) + 1
+
+	sel, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	require.EqualValues(t, n, sel.NumMessages)
+	fetched, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+		Envelope:      true,
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		RFC822Size:    true,
+		BodySection: []*imap.FetchItemBodySection{
+			{Peek: true},
+			{Peek: true, Part: []int{1}},
+			{Peek: true, Specifier: imap.PartSpecifierHeader},
+			{Peek: true, Part: []int{1, 1, 1}, Specifier: imap.PartSpecifierMIME},
+		},
+	}).Collect()
+	require.NoError(t, err)
+	require.Len(t, fetched, n)
+	full := make([]string, n)
+	for i, m := range fetched {
+		assert.NotNil(t, m.Envelope, "message %d", i+1)
+		assert.NotNil(t, m.BodyStructure, "message %d", i+1)
+		whole := m.FindBodySection(&imap.FetchItemBodySection{Peek: true})
+		require.NotNil(t, whole, "message %d", i+1)
+		assert.EqualValues(t, m.RFC822Size, len(whole), "message %d", i+1)
+		full[i] = string(whole)
+	}
+	for i, name := range names {
+		assert.True(t, strings.HasSuffix(full[i], msgs[name]), "%s stored as sent", name)
+	}
+	assert.Equal(t, long, full[n-1])
+
+	// And once more with UID FETCH of everything the other way round, on
+	// a message at a time, including BINARY, which decodes.
+	for i := 1; i <= n; i++ {
+		_, err := c.Fetch(imap.SeqSetNum(uint32(i)), &imap.FetchOptions{
+			BinarySection:     []*imap.FetchItemBinarySection{{Peek: true, Part: []int{1}}},
+			BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+			BodyStructure:     &imap.FetchItemBodyStructure{},
+		}).Collect()
+		if err != nil {
+			// RFC 3516 4.3: a part that cannot be decoded is refused with
+			// NO [UNKNOWN-CTE]; anything else is a failure.
+			assert.Contains(t, err.Error(), "UNKNOWN-CTE", "message %d", i)
+		}
+	}
+	require.NoError(t, c.Noop().Wait(), "the IMAP session is still usable")
+
+	ctx := context.Background()
+	pc, err := pop3.DialTLS(ctx, ts.Addr("pop3s"), pop3.ClientOptions{TLSConfig: insecureTLS})
+	require.NoError(t, err)
+	defer pc.Close()
+	require.NoError(t, pc.Login(ctx, alice, alicePass))
+	count, _, err := pc.Stat(ctx)
+	require.NoError(t, err)
+	require.Equal(t, n, count)
+	for i := 1; i <= n; i++ {
+		r, err := pc.Retrieve(ctx, i)
+		require.NoError(t, err)
+		b, err := io.ReadAll(r)
+		require.NoError(t, err)
+		require.NoError(t, r.Close())
+		assert.Equal(t, full[i-1], string(b), "message %d: POP3 and IMAP agree", i)
+	}
+	require.NoError(t, pc.Quit(ctx))
 }
