@@ -7,9 +7,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"io"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
