@@ -44,10 +44,14 @@ import (
 // crash before that leaves a file in dir/tmp, which Open deletes, so nothing
 // half-written is ever delivered.
 //
-// Progress (the .st file) is written to dir/tmp, fsynced and renamed over
-// the previous one, without a directory fsync: after a crash either the old
-// or the new state is found, and an old state only means a recipient is
-// tried again (delivery is at least once). A message is removed by deleting
+// Progress (the .st file) is written to dir/tmp, fsynced, and handed to the
+// same committer, which renames it over the previous one and fsyncs dir/msg
+// with the batch. Without the directory fsync the rename may not survive a
+// crash and an older state come back: recipients delivered since would be
+// tried again, and, worse, a notice handed over since would be sent again
+// while one whose hand-off failed could lose its retry count and so its
+// expiry. Sharing the committer's fsync keeps the cost to one directory
+// fsync per batch of enqueues and updates. A message is removed by deleting
 // the message file first and then the state file, so that a crash in
 // between leaves an orphan state file, which Open deletes.
 const (
@@ -71,6 +75,12 @@ type fileSpool struct {
 
 	commits chan *commitReq
 	stop    chan struct{}
+	// closeMu is held (read) by commit from the hand-over to the
+	// committer until its answer, so that close stops the committer only
+	// when no request is left unanswered; closed sends later commits
+	// the slow way.
+	closeMu sync.RWMutex
+	closed  bool
 	stopped sync.WaitGroup
 	batches atomic.Int64 // directory fsyncs done by the committer
 	// beforeBatch, when set (by tests), runs when the committer has
@@ -151,10 +161,28 @@ func (s *fileSpool) create(ctx context.Context, rec *record, r io.Reader) (err e
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("queue: close %s: %w", tmp, err)
 	}
-	req := &commitReq{tmp: tmp, final: filepath.Join(s.msgDir, rec.ID), done: make(chan error, 1)}
-	s.commits <- req
 	// Not interruptible by ctx: once handed over the message may be
 	// committed, and the caller must learn whether it was.
+	return s.commit(tmp, filepath.Join(s.msgDir, rec.ID))
+}
+
+// commit renames tmp to final, in msg/, and makes the rename durable: the
+// committer does it for a batch of requests with one directory fsync.
+func (s *fileSpool) commit(tmp, final string) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		// After close (an administrator's Hold, say): alone.
+		if err := os.Rename(tmp, final); err != nil {
+			return fmt.Errorf("queue: commit: %w", err)
+		}
+		if err := syncDir(s.msgDir); err != nil {
+			return fmt.Errorf("queue: commit: %w", err)
+		}
+		return nil
+	}
+	req := &commitReq{tmp: tmp, final: final, done: make(chan error, 1)}
+	s.commits <- req
 	return <-req.done
 }
 
@@ -236,7 +264,7 @@ func (s *fileSpool) update(rec *record) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.msgDir, rec.ID+stateSuffix))
+		err = s.commit(tmp, filepath.Join(s.msgDir, rec.ID+stateSuffix))
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -433,6 +461,9 @@ func (s *fileSpool) quarantine(id string, cause error) {
 }
 
 func (s *fileSpool) close() error {
+	s.closeMu.Lock()
+	s.closed = true
+	s.closeMu.Unlock()
 	close(s.stop)
 	s.stopped.Wait()
 	return nil
