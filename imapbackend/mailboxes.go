@@ -1,6 +1,8 @@
 package imapbackend
 
 import (
+	"errors"
+	"io"
 	"sort"
 	"strings"
 
@@ -173,7 +175,10 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, err
 	}
-	uid, err := f.Append(s.ctx, r, flags, options.Time)
+	uid, err := f.Append(s.ctx, &fullLiteral{r: r, left: r.Size()}, flags, options.Time)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message literal cut short"}
+	}
 	if err != nil {
 		return nil, s.mapError("append", err, true)
 	}
@@ -185,6 +190,24 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		return nil, s.mapError("append", err, false)
 	}
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: st.UIDValidity}, nil
+}
+
+// fullLiteral fails a literal that ends before its announced size. The
+// literal reader of go-imap is a LimitReader on the connection: when the
+// client goes away in the middle of the literal it reports a plain io.EOF,
+// and the store would keep the truncated message as if it were complete.
+type fullLiteral struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *fullLiteral) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if err == io.EOF && l.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // storeFlags converts client flags for the store, dropping \Recent, which
