@@ -634,3 +634,92 @@ func TestHostileMIME(t *testing.T) {
 	}
 	require.NoError(t, pc.Quit(ctx))
 }
+
+// TestHostileDisconnectIMAPAppend: a client that vanishes in the middle of
+// an APPEND literal, synchronising or not (RFC 7888), leaves nothing: no
+// message and no file in tmp/.
+func TestHostileDisconnectIMAPAppend(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	chunk := strings.Repeat("appended line\r\n", 4000)
+
+	rc := imapRaw(t, ts, alice, alicePass)
+	rc.send("a APPEND INBOX {100000}\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+"))
+	rc.send("Subject: cut\r\n\r\n" + chunk)
+	require.NoError(t, rc.c.Close())
+
+	rc = imapRaw(t, ts, alice, alicePass)
+	rc.send("b APPEND INBOX {100000+}\r\nSubject: cut too\r\n\r\n" + chunk)
+	require.NoError(t, rc.c.Close())
+
+	// A complete APPEND on a third connection is kept.
+	rc = imapRaw(t, ts, alice, alicePass)
+	kept := "Subject: kept\r\n\r\nwhole\r\n"
+	got := rc.imapCmd("c", fmt.Sprintf("c APPEND INBOX {%d}\r\n", len(kept)), kept+"\r\n")
+	require.True(t, strings.HasPrefix(got, "OK"), got)
+	require.NoError(t, rc.c.Close())
+
+	ts.stop()
+	files := storedMessages(t, ts.dataDir)
+	require.Len(t, files, 1)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "Subject: kept")
+	assertClean(t, ts.dataDir)
+}
+
+// pop3Raw logs in over POP3S with a raw connection.
+func pop3Raw(t *testing.T, ts *testServer, user, pass string) *rawConn {
+	t.Helper()
+	rc := dialRaw(t, ts.Addr("pop3s"), true)
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	rc.send("USER " + user + "\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	rc.send("PASS " + pass + "\r\n")
+	l := rc.line()
+	require.True(t, strings.HasPrefix(l, "+OK"), l)
+	return rc
+}
+
+// TestHostileDisconnectPOP3Retr: DELE only takes effect at QUIT (RFC 1939
+// 6): a client that marks a message deleted and then vanishes in the
+// middle of a RETR loses nothing.
+func TestHostileDisconnectPOP3Retr(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	big := message("bob@remote.test", alice, "big", strings.Repeat("a line of the big message\r\n", 40000))
+	for _, m := range []string{big, message("bob@remote.test", alice, "second", "x"), message("bob@remote.test", alice, "third", "x")} {
+		require.NoError(t, sendMX(t, ts.Addr("smtp"), "bob@remote.test", []string{alice}, m))
+	}
+	waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 3)
+
+	// The control: DELE then QUIT deletes.
+	rc := pop3Raw(t, ts, alice, alicePass)
+	rc.send("DELE 3\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	rc.send("QUIT\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	require.NoError(t, rc.c.Close())
+
+	rc = pop3Raw(t, ts, alice, alicePass)
+	rc.send("DELE 2\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	rc.send("RETR 1\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+	for range 10 {
+		rc.line()
+	}
+	require.NoError(t, rc.c.Close())
+
+	ts.stop()
+	files := storedMessages(t, ts.dataDir)
+	require.Len(t, files, 2, "the message marked deleted before the disconnect is kept")
+	var all string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		all += string(b)
+	}
+	assert.Contains(t, all, "Subject: big")
+	assert.Contains(t, all, "Subject: second")
+	assert.NotContains(t, all, "Subject: third")
+}
