@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -208,6 +210,10 @@ type dsnReport struct {
 	full       bool
 	rcpts      []dsnRecipient
 	origSender string
+	// utf8: the message was sent with SMTPUTF8 (RFC 6531), so its
+	// addresses and headers may be UTF-8: the report uses the RFC 6533
+	// types that allow it.
+	utf8 bool
 }
 
 type dsnRecipient struct {
@@ -229,6 +235,7 @@ func (q *Queue) report(rec *record, kind noticeKind, idx []int, to string, now t
 		msgID:      fmt.Sprintf("<%s.%s.%d@%s>", rec.ID, [...]string{"bounce", "delay", "success"}[kind], now.UnixNano(), q.opts.Hostname),
 		willRetry:  rec.Created.Add(q.opts.MaxQueueTime),
 		origSender: rec.Env.From,
+		utf8:       rec.Env.SMTPUTF8,
 		// RFC 3461 4.3: RET=FULL asks for the whole message. A binary
 		// body cannot travel inside message/rfc822, and a huge one
 		// would get the notice refused: they get the headers only.
@@ -334,11 +341,21 @@ func (q *Queue) writeNotice(w io.Writer, r *dsnReport, rec *record) error {
 	return writeDSN(w, r, orig)
 }
 
+// writeDSN writes the notice r, quoting orig (nil: not available). For an
+// SMTPUTF8 message the parts are those of RFC 6533 3 and 6:
+// message/global-delivery-status, whose fields may hold UTF-8 (the
+// multipart/report report-type names it, RFC 6522 3), and message/global
+// (RFC 6532 3.7) or message/global-headers for what is returned, since its
+// header may be UTF-8 too.
 func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
+	reportType, fullType, headersType := "delivery-status", "message/rfc822", "text/rfc822-headers"
+	if r.utf8 {
+		reportType, fullType, headersType = "global-delivery-status", "message/global", "message/global-headers"
+	}
 	// textproto.Header.Set prepends: fields are set in reverse of the
 	// order they appear in.
 	var h gomessage.Header
-	h.SetContentType("multipart/report", map[string]string{"report-type": "delivery-status"})
+	h.SetContentType("multipart/report", map[string]string{"report-type": reportType})
 	h.Set("MIME-Version", "1.0")
 	// RFC 3834 5: notices are automatic responses; nobody should answer
 	// them automatically.
@@ -378,7 +395,7 @@ func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
 	// Part 2: RFC 3464 2.1, per-message fields, then one block of
 	// per-recipient fields per recipient, separated by blank lines.
 	var dh gomessage.Header
-	dh.SetContentType("message/delivery-status", nil)
+	dh.SetContentType("message/"+reportType, nil)
 	dh.Set("Content-Description", "Delivery report")
 	pw, err = mw.CreatePart(dh)
 	if err != nil {
@@ -396,10 +413,10 @@ func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
 	if orig != nil {
 		var oh gomessage.Header
 		if r.full {
-			oh.SetContentType("message/rfc822", nil)
+			oh.SetContentType(fullType, nil)
 			oh.Set("Content-Description", "Undelivered Message")
 		} else {
-			oh.SetContentType("text/rfc822-headers", nil)
+			oh.SetContentType(headersType, nil)
 			oh.Set("Content-Description", "Undelivered Message Headers")
 		}
 		if r.kind == noticeSuccess {
@@ -484,9 +501,19 @@ func (r *dsnReport) statusText() string {
 			if !strings.Contains(o, ";") {
 				o = "rfc822;" + o
 			}
+			if typ, addr, _ := strings.Cut(o, ";"); r.utf8 && strings.EqualFold(strings.TrimSpace(typ), "utf-8") {
+				// RFC 6533 3: ORCPT carries the xtext form, the
+				// global report may show the characters.
+				o = typ + ";" + unitext(addr)
+			}
 			field("Original-Recipient", o)
 		}
-		field("Final-Recipient", "rfc822; "+rc.final)
+		if r.utf8 && !isASCII(rc.final) {
+			// RFC 6533 3: a non-ASCII address has the utf-8 type.
+			field("Final-Recipient", "utf-8; "+rc.final)
+		} else {
+			field("Final-Recipient", "rfc822; "+rc.final)
+		}
 		field("Action", rc.action)
 		field("Status", rc.status)
 		if rc.remoteMTA != "" {
@@ -512,4 +539,33 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// unitext decodes the utf-8-addr-xtext form of an address, in which each
+// non-ASCII character (and "+", "=", "\") is written "\x{HEXPOINT}", into
+// the utf-8-addr-unitext form (RFC 6533 3). What is not a valid escape is
+// kept as it is.
+func unitext(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, `\x{`)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		hex := s[i+3 : i+j]
+		cp, err := strconv.ParseUint(hex, 16, 32)
+		if err != nil || len(hex) < 2 || len(hex) > 6 || !utf8.ValidRune(rune(cp)) {
+			b.WriteString(s[:i+j+1])
+		} else {
+			b.WriteString(s[:i])
+			b.WriteRune(rune(cp))
+		}
+		s = s[i+j+1:]
+	}
 }

@@ -34,7 +34,10 @@
 //
 // On permanent failure or expiry the envelope sender receives a DSN
 // (multipart/report; report-type=delivery-status, RFC 3464 / RFC 6522) with
-// the original headers, or the whole message with RET=FULL (RFC 3461 4.3).
+// the original headers, or the whole message with RET=FULL (RFC 3461 4.3);
+// for a message sent with SMTPUTF8 the report is
+// message/global-delivery-status and the returned message message/global
+// or message/global-headers (RFC 6533), as they may hold UTF-8.
 // NOTIFY (RFC 3461 4.1) is honoured: NEVER suppresses notices, DELAY asks
 // for one delay notice after Options.DelayWarning, SUCCESS for a "relayed"
 // notice when the next hop did not take over DSN duties. Notices are never
