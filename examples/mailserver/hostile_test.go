@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"io/fs"
@@ -722,4 +723,128 @@ func TestHostileDisconnectPOP3Retr(t *testing.T) {
 	assert.Contains(t, all, "Subject: big")
 	assert.Contains(t, all, "Subject: second")
 	assert.NotContains(t, all, "Subject: third")
+}
+
+// TestHostileConnectionFlood: 200 connections at once, 25 to each
+// listener, held open until each has been greeted. The SMTP listeners
+// (one smtpserver) let 50 in from one untrusted address and answer the
+// others 421 4.7.0; IMAP and POP3 greet everyone. Afterwards a normal
+// client is served on every protocol.
+func TestHostileConnectionFlood(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-trusted-networks", "192.0.2.0/24")
+	type result struct {
+		svc, greeting string
+		err           error
+	}
+	const perService = 25
+	results := make(chan result, perService*len(services))
+	conns := make(chan net.Conn, perService*len(services))
+	for _, svc := range services {
+		useTLS := svc == "submissions" || svc == "imaps" || svc == "pop3s"
+		for range perService {
+			go func() {
+				d := &net.Dialer{Timeout: waitFor}
+				var c net.Conn
+				var err error
+				if useTLS {
+					c, err = tls.DialWithDialer(d, "tcp", ts.Addr(svc), insecureTLS)
+				} else {
+					c, err = d.Dial("tcp", ts.Addr(svc))
+				}
+				if err != nil {
+					results <- result{svc: svc, err: err}
+					return
+				}
+				conns <- c
+				c.SetDeadline(time.Now().Add(waitFor))
+				l, err := bufio.NewReader(c).ReadString('\n')
+				results <- result{svc: svc, greeting: l, err: err}
+			}()
+		}
+	}
+	smtpOK, smtpRefused := 0, 0
+	for range perService * len(services) {
+		r := <-results
+		require.NoError(t, r.err, r.svc)
+		switch r.svc {
+		case "imap", "imaps":
+			assert.True(t, strings.HasPrefix(r.greeting, "* OK"), "%s: %q", r.svc, r.greeting)
+		case "pop3", "pop3s":
+			assert.True(t, strings.HasPrefix(r.greeting, "+OK"), "%s: %q", r.svc, r.greeting)
+		default:
+			switch {
+			case strings.HasPrefix(r.greeting, "220 "):
+				smtpOK++
+			case strings.HasPrefix(r.greeting, "421 4.7.0"):
+				smtpRefused++
+			default:
+				t.Errorf("%s: %q", r.svc, r.greeting)
+			}
+		}
+	}
+	assert.Equal(t, 50, smtpOK, "MaxConnectionsPerIP")
+	assert.Equal(t, 4*perService-50, smtpRefused)
+	close(conns)
+	for c := range conns {
+		c.Close()
+	}
+
+	require.NoError(t, sendMX(t, ts.Addr("smtp"), "bob@remote.test", []string{alice}, message("bob@remote.test", alice, "after the flood", "x")))
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 1)
+	assert.Contains(t, got[0], "Subject: after the flood")
+	pop := pop3Raw(t, ts, alice, alicePass)
+	pop.send("STAT\r\n")
+	assert.True(t, strings.HasPrefix(pop.line(), "+OK 1 "))
+}
+
+// TestHostileWrongPasswords: wrong passwords and unknown users are refused
+// alike (no user enumeration) on POP3, IMAP and submission, and the right
+// password still works afterwards on the same connection.
+func TestHostileWrongPasswords(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	t.Run("POP3", func(t *testing.T) {
+		t.Parallel()
+		rc := dialRaw(t, ts.Addr("pop3s"), true)
+		require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+		var refusals []string
+		for _, up := range [][2]string{{alice, "wrong"}, {"nobody@example.test", "wrong"}} {
+			rc.send("USER " + up[0] + "\r\n")
+			require.True(t, strings.HasPrefix(rc.line(), "+OK"), "USER does not tell whether the user exists")
+			rc.send("PASS " + up[1] + "\r\n")
+			l := rc.line()
+			require.True(t, strings.HasPrefix(l, "-ERR"), l)
+			refusals = append(refusals, l)
+		}
+		assert.Equal(t, refusals[0], refusals[1])
+		rc.send("USER " + alice + "\r\nPASS " + alicePass + "\r\n")
+		require.True(t, strings.HasPrefix(rc.line(), "+OK"))
+		l := rc.line()
+		assert.True(t, strings.HasPrefix(l, "+OK"), l)
+	})
+	t.Run("IMAP", func(t *testing.T) {
+		t.Parallel()
+		rc := dialRaw(t, ts.Addr("imaps"), true)
+		require.True(t, strings.HasPrefix(rc.line(), "* OK"))
+		wrong := rc.imapCmd("a", "a LOGIN "+alice+" wrong\r\n")
+		unknown := rc.imapCmd("b", "b LOGIN nobody@example.test wrong\r\n")
+		assert.True(t, strings.HasPrefix(wrong, "NO"), wrong)
+		assert.Equal(t, wrong, unknown)
+		ok := rc.imapCmd("c", "c LOGIN "+alice+" "+alicePass+"\r\n")
+		assert.True(t, strings.HasPrefix(ok, "OK"), ok)
+	})
+	t.Run("submission", func(t *testing.T) {
+		t.Parallel()
+		rc := dialRaw(t, ts.Addr("submissions"), true)
+		code, l := rc.smtpReply()
+		require.Equal(t, 220, code, l)
+		rc.expect("EHLO client.test", "250")
+		plain := func(user, pass string) string {
+			return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+		}
+		_, wrong := rc.cmd("AUTH PLAIN " + plain(alice, "wrong"))
+		_, unknown := rc.cmd("AUTH PLAIN " + plain("nobody@example.test", "wrong"))
+		assert.True(t, strings.HasPrefix(wrong, "535 5.7.8"), wrong)
+		assert.Equal(t, wrong, unknown)
+		rc.expect("AUTH PLAIN "+plain(alice, alicePass), "235 ")
+	})
 }
