@@ -7,8 +7,11 @@ package queue
 // until the notice is handed over, refused for good, or has failed for
 // MaxQueueTime (flushNotices). The retry is a job of its own in the
 // scheduler, under the pseudo-domain noticeDomain: it waits in the heap
-// until rec.NoticeNext, takes a delivery slot like any job, and is
-// rescheduled from the record after a restart. Hold does not stop it (it
+// until rec.NoticeNext, takes a delivery slot like any job (so at most
+// Options.PerDomainConcurrency hand-offs are retried at once), and is
+// rescheduled from the record after a restart. A crash during a hand-off
+// that follows the message's last delivery finds the state saved before
+// that delivery: the recipients are tried again and the notice follows. Hold does not stop it (it
 // holds deliveries, and the notice concerns deliveries already done).
 
 // noticeDomain is the ready-list key of notice jobs: no recipient domain
