@@ -42,7 +42,7 @@ func (r *router) Handle(ctx context.Context, env *mailblocks.Envelope, body io.R
 	if _, err := io.Copy(f, body); err != nil {
 		return fmt.Errorf("router: spool: %w", err)
 	}
-	statuses := r.route(ctx, env, f)
+	statuses := r.route(ctx, env, f, true)
 	// SMTP has one reply for the whole DATA: any temporary failure makes the
 	// client retry everything (a local mailbox may then get a duplicate,
 	// which is better than a loss); otherwise the first permanent failure
@@ -79,17 +79,16 @@ func (r *router) HandleLMTP(ctx context.Context, env *mailblocks.Envelope, body 
 		}
 		return errs
 	}
-	return r.route(ctx, env, f)
+	return r.route(ctx, env, f, false)
 }
 
 // route delivers the spooled message and returns one error per recipient
-// of env.
-func (r *router) route(ctx context.Context, env *mailblocks.Envelope, f *os.File) []error {
+// of env. With allOrNothing (SMTP, one reply for the whole message), a
+// failure found before any copy is made stops the delivery: a 5xx after
+// some mailboxes already got their copy would tell the sender the message
+// was refused although it was delivered.
+func (r *router) route(ctx context.Context, env *mailblocks.Envelope, f *os.File, allOrNothing bool) []error {
 	errs := make([]error, len(env.Recipients))
-	type target struct {
-		folder string
-		idx    []int // the envelope recipients this mailbox stands for
-	}
 	local := map[string]*target{}
 	var localOrder []string
 	var remote []mailblocks.Recipient
@@ -127,6 +126,9 @@ func (r *router) route(ctx context.Context, env *mailblocks.Envelope, f *os.File
 		default:
 			errs[i] = mailblocks.ErrNoSuchUser
 		}
+	}
+	if allOrNothing && !r.precheck(ctx, f, local, localOrder, errs) {
+		return errs
 	}
 	for _, u := range localOrder {
 		t := local[u]
@@ -169,6 +171,45 @@ func (r *router) route(ctx context.Context, env *mailblocks.Envelope, f *os.File
 		}
 	}
 	return errs
+}
+
+// precheck reports whether the delivery may start: no recipient failed
+// its lookup, and every local mailbox has room for the message. Being over
+// quota is the permanent failure a delivery meets in practice; checking it
+// for every mailbox first (store.QuotaChecker, with the spooled size in
+// CRLF octets) refuses the message before any copy is made. The check is
+// advisory, as the store's doc says: a concurrent delivery can still fill
+// a mailbox in between, and Deliver settles that race.
+func (r *router) precheck(ctx context.Context, f *os.File, local map[string]*target, order []string, errs []error) bool {
+	for _, err := range errs {
+		if err != nil {
+			return false
+		}
+	}
+	qc, ok := r.deliver.(store.QuotaChecker)
+	if !ok || len(order) == 0 {
+		return true
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return true // Deliver will meet the same problem and report it
+	}
+	fits := true
+	for _, u := range order {
+		if err := qc.CheckQuota(ctx, u, fi.Size()); err != nil {
+			for _, i := range local[u].idx {
+				errs[i] = err
+			}
+			fits = false
+		}
+	}
+	return fits
+}
+
+// target is one local mailbox of a message.
+type target struct {
+	folder string
+	idx    []int // the envelope recipients this mailbox stands for
 }
 
 func folderName(f string) string {
