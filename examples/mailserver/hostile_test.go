@@ -295,7 +295,21 @@ func TestHostileInternational(t *testing.T) {
 // refused message is stored.
 func TestHostileQuota(t *testing.T) {
 	const quotaUser = "q@example.test"
-	ts := startServer(t, "", "-user", quotaUser+":q-secret:20000")
+	ts := startServer(t, "", "-user", quotaUser+":q-secret:20000", "-user", "small@example.test:s-secret:3000",
+		"-user", alice+":"+alicePass)
+
+	// A message too big for one of two recipients, without SIZE: both
+	// RCPTs pass, DATA is refused 552 5.2.2, and the other recipient
+	// does not get a copy of a message its sender is told was refused.
+	rc := dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	rc.expect("RCPT TO:<small@example.test>", "250")
+	l := rc.data(message("bob@remote.test", alice, "too big for small", strings.Repeat(strings.Repeat("s", 73)+"\r\n", 60)))
+	assert.True(t, strings.HasPrefix(l, "552 5.2.2"), l)
+	rc.expect("QUIT", "221")
+	require.Empty(t, storedMessages(t, ts.dataDir))
+
 	var accepted []string
 	var refusal string
 	for i := 0; i < 20 && refusal == ""; i++ {
@@ -322,7 +336,7 @@ func TestHostileQuota(t *testing.T) {
 	assert.Less(t, len(accepted), 7, "20000 bytes hold at most six 3000-byte messages")
 
 	// Once full, RCPT refuses at once.
-	rc := dialMX(t, ts)
+	rc = dialMX(t, ts)
 	rc.expect("MAIL FROM:<bob@remote.test> SIZE=3200", "250")
 	rc.expect("RCPT TO:<"+quotaUser+">", "552 5.2.2")
 	rc.expect("QUIT", "221")
