@@ -143,16 +143,21 @@ func TestCorruptSpool(t *testing.T) {
 
 const crashEnv = "MAILBLOCKS_QUEUE_CRASH_DIR"
 
-// TestHelperCrashEnqueuer is not a test: TestCrashRecovery runs the test
-// binary again with this test selected and crashEnv set. It enqueues in a
-// loop from several goroutines and prints each ID once Enqueue returned,
+// TestMain runs crashEnqueuer instead of the tests when the test binary is
+// started by TestCrashRecovery.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashEnv); dir != "" {
+		crashEnqueuer(dir)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashEnqueuer is the child process of TestCrashRecovery. It enqueues in
+// a loop from several goroutines and prints each ID once Enqueue returned,
 // until it is killed. Some recipients fail temporarily so that state files
 // are being written too when the kill comes.
-func TestHelperCrashEnqueuer(t *testing.T) {
-	dir := os.Getenv(crashEnv)
-	if dir == "" {
-		t.Skip("helper process for TestCrashRecovery")
-	}
+func crashEnqueuer(dir string) {
 	d := DeliverFunc(func(ctx context.Context, env *mailblocks.Envelope, _ ioReaderAt, _ int64) []mailblocks.DeliveryStatus {
 		res := make([]mailblocks.DeliveryStatus, len(env.Recipients))
 		for i, r := range env.Recipients {
@@ -193,7 +198,7 @@ func TestHelperCrashEnqueuer(t *testing.T) {
 // complete messages are.
 func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrashEnqueuer$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
