@@ -812,10 +812,17 @@ func TestHostileConnectionFlood(t *testing.T) {
 }
 
 // TestHostileWrongPasswords: wrong passwords and unknown users are refused
-// alike (no user enumeration) on POP3, IMAP and submission, and the right
-// password still works afterwards on the same connection.
+// alike (no user enumeration) on POP3, IMAP and submission; so is alice's
+// password with an authorization identity of bob (SASL PLAIN, RFC 4616:
+// no impersonation); the right password still works afterwards, on the
+// same connection for IMAP and SMTP, on a new one for POP3, which closes
+// the connection after three failures.
 func TestHostileWrongPasswords(t *testing.T) {
-	ts := startServer(t, "", "-user", alice+":"+alicePass)
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-user", "bob@example.test:bob-secret")
+	plain := func(authz, user, pass string) string {
+		return base64.StdEncoding.EncodeToString([]byte(authz + "\x00" + user + "\x00" + pass))
+	}
+	impersonate := plain("bob@example.test", alice, alicePass)
 	t.Run("POP3", func(t *testing.T) {
 		t.Parallel()
 		rc := dialRaw(t, ts.Addr("pop3s"), true)
@@ -830,9 +837,18 @@ func TestHostileWrongPasswords(t *testing.T) {
 			refusals = append(refusals, l)
 		}
 		assert.Equal(t, refusals[0], refusals[1])
+		// The third failure ends the connection (MaxFailedLogins).
+		rc.send("AUTH PLAIN " + impersonate + "\r\n")
+		l := rc.line()
+		require.True(t, strings.HasPrefix(l, "-ERR"), l)
+		_, err := rc.r.ReadString('\n')
+		require.ErrorIs(t, err, io.EOF, "closed after three failures")
+
+		rc = dialRaw(t, ts.Addr("pop3s"), true)
+		require.True(t, strings.HasPrefix(rc.line(), "+OK"))
 		rc.send("USER " + alice + "\r\nPASS " + alicePass + "\r\n")
 		require.True(t, strings.HasPrefix(rc.line(), "+OK"))
-		l := rc.line()
+		l = rc.line()
 		assert.True(t, strings.HasPrefix(l, "+OK"), l)
 	})
 	t.Run("IMAP", func(t *testing.T) {
@@ -843,6 +859,8 @@ func TestHostileWrongPasswords(t *testing.T) {
 		unknown := rc.imapCmd("b", "b LOGIN nobody@example.test wrong\r\n")
 		assert.True(t, strings.HasPrefix(wrong, "NO"), wrong)
 		assert.Equal(t, wrong, unknown)
+		imp := rc.imapCmd("i", "i AUTHENTICATE PLAIN "+impersonate+"\r\n")
+		assert.True(t, strings.HasPrefix(imp, "NO"), imp)
 		ok := rc.imapCmd("c", "c LOGIN "+alice+" "+alicePass+"\r\n")
 		assert.True(t, strings.HasPrefix(ok, "OK"), ok)
 	})
@@ -852,13 +870,12 @@ func TestHostileWrongPasswords(t *testing.T) {
 		code, l := rc.smtpReply()
 		require.Equal(t, 220, code, l)
 		rc.expect("EHLO client.test", "250")
-		plain := func(user, pass string) string {
-			return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
-		}
-		_, wrong := rc.cmd("AUTH PLAIN " + plain(alice, "wrong"))
-		_, unknown := rc.cmd("AUTH PLAIN " + plain("nobody@example.test", "wrong"))
+		_, wrong := rc.cmd("AUTH PLAIN " + plain("", alice, "wrong"))
+		_, unknown := rc.cmd("AUTH PLAIN " + plain("", "nobody@example.test", "wrong"))
 		assert.True(t, strings.HasPrefix(wrong, "535 5.7.8"), wrong)
 		assert.Equal(t, wrong, unknown)
-		rc.expect("AUTH PLAIN "+plain(alice, alicePass), "235 ")
+		rc.expect("AUTH PLAIN "+impersonate, "535 5.7.8")
+		rc.expect("AUTH PLAIN "+plain("", alice, alicePass), "235 ")
+		rc.expect("MAIL FROM:<bob@example.test>", "553 5.7.1")
 	})
 }
