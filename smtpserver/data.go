@@ -22,7 +22,7 @@ import (
 func (s *session) Data(r io.Reader) error {
 	env, err := s.deliver(r, nil)
 	if err != nil {
-		return s.c.smtpErr("data", err, env)
+		return s.dataErr(err, env)
 	}
 	return nil
 }
@@ -31,9 +31,22 @@ func (s *session) Data(r io.Reader) error {
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	env, err := s.deliver(r, status)
 	if err != nil {
-		return s.c.smtpErr("data", err, env)
+		return s.dataErr(err, env)
 	}
 	return nil
+}
+
+// dataErr turns the failure of a message transfer into its reply. A BDAT
+// transaction abandoned by go-smtp (RSET or MAIL between chunks, RFC 3030
+// 4.1, or a chunk over MaxMessageBytes, which go-smtp has already answered
+// 552) is not a refusal: nobody reads this reply, and it must neither count
+// towards MaxErrors nor close the connection as a 421 would.
+func (s *session) dataErr(err error, env *mailblocks.Envelope) error {
+	if errors.Is(err, smtp.ErrDataReset) {
+		s.c.log.Debug("BDAT transaction reset")
+		return err
+	}
+	return s.c.smtpErr("data", err, env)
 }
 
 func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks.Envelope, error) {
@@ -141,6 +154,8 @@ func readError(readErr, err error) error {
 	switch {
 	case errors.As(readErr, &me):
 		return me
+	case errors.Is(readErr, smtp.ErrDataReset):
+		return readErr // see dataErr
 	case errors.Is(readErr, smtp.ErrTooLongLine):
 		// go-smtp ends the session after a too long line; say it once.
 		return errLineTooLong
