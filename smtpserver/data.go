@@ -37,9 +37,9 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 }
 
 // dataErr turns the failure of a message transfer into its reply. A BDAT
-// transaction abandoned by go-smtp (RSET or MAIL between chunks, RFC 3030
-// 4.1, or a chunk over MaxMessageBytes, which go-smtp has already answered
-// 552) is not a refusal: nobody reads this reply, and it must neither count
+// transaction abandoned by go-smtp (RSET between chunks, RFC 3030 4.1, or
+// a chunk over MaxMessageBytes, which go-smtp has already answered 552)
+// is not a refusal: nobody reads this reply, and it must neither count
 // towards MaxErrors nor close the connection as a 421 would.
 func (s *session) dataErr(err error, env *mailblocks.Envelope) error {
 	if errors.Is(err, smtp.ErrDataReset) {
