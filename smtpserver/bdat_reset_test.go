@@ -2,6 +2,8 @@ package smtpserver
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 
@@ -56,6 +58,33 @@ func TestBDATReset(t *testing.T) {
 			s.expect("NOOP", "250")
 			s.expect("QUIT", "221")
 			assert.Equal(t, 1, rec.count(), "the abandoned transaction was not delivered")
+		})
+	}
+}
+
+// TestBDATCutShort: a client that closes its side in the middle of a BDAT
+// chunk has not been told 250: nothing is handed over as a complete
+// message. go-smtp ends a LAST chunk cut short like a complete one (its
+// io.Copy from a LimitReader takes the connection's EOF for the end of the
+// chunk); the session's connection noticed the EOF and fails the message.
+func TestBDATCutShort(t *testing.T) {
+	for _, last := range []string{"", " LAST"} {
+		t.Run("BDAT"+last, func(t *testing.T) {
+			rec := newRecorder()
+			_, addr := start(t, testOptions(t, rec), MX)
+			s := dial(t, addr)
+			s.greet()
+			s.expect("MAIL FROM:<a@remote.test>", "250")
+			s.expect("RCPT TO:<alice@example.org>", "250")
+			s.write("BDAT 1000" + last + "\r\n" + simpleMsg)
+			// Half-close, then read to the end: the server closes the
+			// connection once the session is over, so the handler has
+			// returned by then.
+			require.NoError(t, s.conn.(*net.TCPConn).CloseWrite())
+			rest, err := io.ReadAll(s.r)
+			require.NoError(t, err)
+			assert.NotContains(t, string(rest), "250 2.0.0 OK", "not acknowledged")
+			assert.Zero(t, rec.count(), "the truncated message was handed to the handler as complete")
 		})
 	}
 }

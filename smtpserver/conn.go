@@ -2,6 +2,7 @@ package smtpserver
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -31,7 +32,11 @@ type conn struct {
 
 	closeAfterWrite atomic.Bool
 	stopping        atomic.Bool // Shutdown asked idle reads to stop
-	closeOnce       sync.Once
+	// readEOF: the client closed its side. A message whose stream ends
+	// after that was cut short: go-smtp ends a BDAT chunk cut by the
+	// client's FIN like a complete one (see guard).
+	readEOF   atomic.Bool
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	inData    bool
@@ -92,6 +97,9 @@ func (c *conn) Read(b []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	n, err := c.Conn.Read(b)
+	if err == io.EOF {
+		c.readEOF.Store(true)
+	}
 	if inData {
 		c.mu.Lock()
 		c.dataBytes += int64(n)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
@@ -66,7 +67,7 @@ func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks
 		}
 	}()
 
-	g := &guard{r: r, normalize: cfg.BareLF == BareLFNormalize}
+	g := &guard{r: r, normalize: cfg.BareLF == BareLFNormalize, connEOF: &c.readEOF}
 	body, err := s.prepare(env, g)
 	if err != nil {
 		io.Copy(io.Discard, g) // leave the stream at its end; errors are sticky
@@ -175,12 +176,19 @@ func readError(readErr, err error) error {
 type guard struct {
 	r         io.Reader
 	normalize bool
-	prevCR    bool
-	err       error
-	eof       bool
-	n         int64
-	pending   []byte // normalised output not yet returned
-	buf       []byte
+	// connEOF, when set, tells whether the client had closed its side
+	// when the stream ended: then the message is incomplete, whatever the
+	// stream says. go-smtp copies a BDAT chunk with io.Copy from a
+	// LimitReader, which takes the connection's EOF for the end of the
+	// chunk, and closes the pipe normally after a LAST chunk cut short.
+	// (A DATA stream cut short already ends in io.ErrUnexpectedEOF.)
+	connEOF *atomic.Bool
+	prevCR  bool
+	err     error
+	eof     bool
+	n       int64
+	pending []byte // normalised output not yet returned
+	buf     []byte
 }
 
 func (g *guard) Read(p []byte) (int, error) {
@@ -211,7 +219,11 @@ func (g *guard) Read(p []byte) (int, error) {
 		g.err = err
 	}
 	if err == io.EOF {
-		g.eof = true
+		if g.connEOF != nil && g.connEOF.Load() {
+			g.err = errConnLost
+		} else {
+			g.eof = true
+		}
 	}
 	out := p[:0]
 	prevCR := g.prevCR
