@@ -181,6 +181,20 @@ func TestHostileSize(t *testing.T) {
 	rc.expect("MAIL FROM:<bob@remote.test>", "250")
 	rc.expect("RCPT TO:<"+alice+">", "250")
 	assert.True(t, strings.HasPrefix(rc.data(small), "250"), "the session is usable after the refusal")
+	// The same with BDAT (RFC 3030): a first chunk, then one that goes
+	// over the limit.
+	chunk := strings.Repeat(strings.Repeat("c", 98)+"\r\n", 60)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	rc.send(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+	_, l := rc.smtpReply()
+	require.True(t, strings.HasPrefix(l, "250"), l)
+	rc.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk))
+	_, l = rc.smtpReply()
+	assert.True(t, strings.HasPrefix(l, "552 5.3.4"), l)
+	for range 3 {
+		rc.expect("NOOP", "250")
+	}
 	rc.expect("QUIT", "221")
 
 	err := submit(t, ts.Addr("submission"), alice, alicePass, alice, []string{alice}, big)
@@ -355,7 +369,7 @@ func TestHostileQuota(t *testing.T) {
 }
 
 // TestHostileDisconnectMidData: a client that vanishes in the middle of
-// DATA has not been told 250, so nothing may be stored (and nothing left
+// DATA or of a BDAT chunk has not been told 250, so nothing may be stored (and nothing left
 // in the spool); a client that vanishes after the 250 without QUIT keeps
 // its message.
 func TestHostileDisconnectMidData(t *testing.T) {
@@ -365,6 +379,17 @@ func TestHostileDisconnectMidData(t *testing.T) {
 	rc.expect("RCPT TO:<"+alice+">", "250")
 	rc.expect("DATA", "354")
 	rc.send("Subject: cut\r\n\r\n" + strings.Repeat("half a message\r\n", 5000))
+	require.NoError(t, rc.c.Close())
+
+	// The same in the middle of a BDAT chunk, after a complete one.
+	rc = dialMX(t, ts)
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	first := "Subject: cut bdat\r\n\r\nfirst chunk\r\n"
+	rc.send(fmt.Sprintf("BDAT %d\r\n%s", len(first), first))
+	code, reply := rc.smtpReply()
+	require.Equal(t, 250, code, reply)
+	rc.send("BDAT 100000 LAST\r\n" + strings.Repeat("second chunk\r\n", 1000))
 	require.NoError(t, rc.c.Close())
 
 	rc = dialMX(t, ts)
