@@ -904,3 +904,122 @@ func TestHostileWrongPasswords(t *testing.T) {
 		rc.expect("MAIL FROM:<bob@example.test>", "553 5.7.1")
 	})
 }
+
+// TestHostileConcurrentDelivery: 8 SMTP clients deliver 5 messages each to
+// one mailbox while an IMAP client APPENDs 10 and a POP3 client keeps
+// listing it: every acknowledged message is there exactly once, with a
+// distinct UID, and the POP3 listings never shrink.
+func TestHostileConcurrentDelivery(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-max-messages-per-minute", "0")
+	const senders, perSender, appends = 8, 5, 10
+	errs := make(chan error, senders+2)
+	for i := range senders {
+		go func() {
+			c, err := smtp.Dial(ts.Addr("smtp"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for j := range perSender {
+				subject := fmt.Sprintf("smtp %d-%d", i, j)
+				if err := c.SendMail("bob@remote.test", []string{alice}, strings.NewReader(message("bob@remote.test", alice, subject, "x"))); err != nil {
+					errs <- fmt.Errorf("%s: %w", subject, err)
+					return
+				}
+			}
+			errs <- c.Quit()
+		}()
+	}
+	c := imapLogin(t, ts.Addr("imap"), alice, alicePass, nil)
+	go func() {
+		for i := range appends {
+			msg := message("bob@remote.test", alice, fmt.Sprintf("imap %d", i), "y")
+			app := c.Append("INBOX", int64(len(msg)), nil)
+			if _, err := app.Write([]byte(msg)); err != nil {
+				errs <- err
+				return
+			}
+			if err := app.Close(); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := app.Wait(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	stop := make(chan struct{})
+	go func() {
+		ctx := context.Background()
+		last := 0
+		for {
+			select {
+			case <-stop:
+				errs <- nil
+				return
+			default:
+			}
+			pc, err := pop3.DialTLS(ctx, ts.Addr("pop3s"), pop3.ClientOptions{TLSConfig: insecureTLS})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := pc.Login(ctx, alice, alicePass); err != nil {
+				pc.Close()
+				errs <- err
+				return
+			}
+			n, _, err := pc.Stat(ctx)
+			if err == nil && n < last {
+				err = fmt.Errorf("POP3 saw %d messages after %d", n, last)
+			}
+			last = n
+			if err == nil {
+				err = pc.Quit(ctx)
+			}
+			pc.Close()
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for range senders + 1 {
+		require.NoError(t, <-errs)
+	}
+	close(stop)
+	require.NoError(t, <-errs)
+
+	total := senders*perSender + appends
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", total)
+	require.Len(t, got, total)
+	seen := map[string]bool{}
+	for _, m := range got {
+		_, rest, ok := strings.Cut(m, "\r\nSubject: ")
+		require.True(t, ok, m)
+		subject, _, _ := strings.Cut(rest, "\r\n")
+		assert.False(t, seen[subject], "%s stored twice", subject)
+		seen[subject] = true
+	}
+	for i := range senders {
+		for j := range perSender {
+			assert.True(t, seen[fmt.Sprintf("smtp %d-%d", i, j)])
+		}
+	}
+	for i := range appends {
+		assert.True(t, seen[fmt.Sprintf("imap %d", i)])
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	require.EqualValues(t, total, sel.NumMessages)
+	uids, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true}).Collect()
+	require.NoError(t, err)
+	distinct := map[imap.UID]bool{}
+	for _, m := range uids {
+		distinct[m.UID] = true
+	}
+	assert.Len(t, distinct, total, "distinct UIDs")
+}
