@@ -261,11 +261,35 @@ func TestHostileData(t *testing.T) {
 	code, l := rc.smtpReply()
 	assert.Equal(t, 500, code, l)
 
-	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 1)
-	require.Len(t, got, 1)
+	// A hostile EHLO argument (8-bit, comment and quote characters, a
+	// long name) reaches the Received header sanitised: ASCII, no
+	// parentheses, no line longer than RFC 5322 2.1.1 allows.
+	rc = dialRaw(t, ts.Addr("smtp"), false)
+	code, l = rc.smtpReply()
+	require.Equal(t, 220, code, l)
+	rc.expect("EHLO h\xc3\xa9llo;(comment) \"quoted\" [1.2.3.4] "+strings.Repeat("z", 900), "250")
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	ehlo := message("bob@remote.test", alice, "hostile ehlo", "x")
+	require.True(t, strings.HasPrefix(rc.data(ehlo), "250"))
+	rc.expect("QUIT", "221")
+
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 2)
+	require.Len(t, got, 2)
 	assert.True(t, strings.HasSuffix(got[0], eightBit), "8-bit header stored unchanged:\n%q", got[0])
+	received, _, _ := strings.Cut(got[1], "\r\nFrom: ")
+	require.True(t, strings.HasPrefix(received, "Received: from "), got[1])
+	for _, line := range strings.Split(received, "\r\n") {
+		assert.LessOrEqual(t, len(line), 998, "line length")
+		for _, r := range line {
+			assert.True(t, r >= 0x20 && r < 0x7f || r == '\t', "character %q in %q", r, line)
+		}
+	}
+	from, _, _ := strings.Cut(strings.TrimPrefix(received, "Received: from "), " (unknown")
+	assert.NotContains(t, from, "(")
+	assert.NotContains(t, from, ")")
 	ts.stop()
-	assert.Len(t, storedMessages(t, ts.dataDir), 1, "only the 8-bit message is stored")
+	assert.Len(t, storedMessages(t, ts.dataDir), 2, "only the 8-bit and the EHLO messages are stored")
 	assertClean(t, ts.dataDir)
 }
 
@@ -1022,4 +1046,32 @@ func TestHostileConcurrentDelivery(t *testing.T) {
 		distinct[m.UID] = true
 	}
 	assert.Len(t, distinct, total, "distinct UIDs")
+}
+
+// TestHostileLMTPQuota: over LMTP each recipient has its own reply (RFC
+// 2033 4.2): the one over quota gets 552 5.2.2, the other 250 and its
+// copy.
+func TestHostileLMTPQuota(t *testing.T) {
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-user", "small@example.test:s-secret:3000")
+	rc := dialRaw(t, ts.Addr("lmtp"), false)
+	code, l := rc.smtpReply()
+	require.Equal(t, 220, code, l)
+	rc.expect("LHLO peer.test", "250")
+	rc.expect("MAIL FROM:<bob@remote.test>", "250")
+	rc.expect("RCPT TO:<"+alice+">", "250")
+	rc.expect("RCPT TO:<small@example.test>", "250")
+	rc.expect("DATA", "354")
+	rc.send(message("bob@remote.test", alice, "lmtp", strings.Repeat(strings.Repeat("l", 73)+"\r\n", 60)) + ".\r\n")
+	_, first := rc.smtpReply()
+	_, second := rc.smtpReply()
+	assert.True(t, strings.HasPrefix(first, "250 "), first)
+	assert.Contains(t, first, alice)
+	assert.True(t, strings.HasPrefix(second, "552 5.2.2"), second)
+	assert.Contains(t, second, "small@example.test")
+	rc.expect("QUIT", "221")
+	got := waitIMAP(t, ts.Addr("imap"), alice, alicePass, "INBOX", 1)
+	assert.Contains(t, got[0], "Subject: lmtp")
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), 1)
+	assertClean(t, ts.dataDir)
 }
