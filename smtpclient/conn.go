@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -57,6 +58,44 @@ func (t *trackConn) Write(p []byte) (int, error) {
 	n, err := t.Conn.Write(p)
 	t.written += int64(n)
 	return n, err
+}
+
+// maxReplyBytes bounds what the server may send between two of our
+// writes: one reply, or the TLS handshake's flight. go-smtp (through
+// net/textproto) reads a reply, however many continuation lines it has,
+// and a line, however long, into memory; a hostile MX streaming "220-"
+// lines would otherwise be read until the greeting timeout (5 minutes).
+// Real replies are a few hundred octets (RFC 5321 4.5.3.1.5: 512 per
+// line), EHLO replies a few kilobytes, certificate chains tens of them.
+const maxReplyBytes = 1 << 20
+
+// errReplyTooLong ends a session whose server sent more than
+// maxReplyBytes without being asked anything.
+var errReplyTooLong = errors.New("smtpclient: reply too long")
+
+// replyLimitConn fails reads once more than maxReplyBytes arrived since
+// the last write. It wraps the TCP connection, beneath TLS.
+type replyLimitConn struct {
+	net.Conn
+	read atomic.Int64 // since the last write
+}
+
+func (c *replyLimitConn) Read(p []byte) (int, error) {
+	left := maxReplyBytes - c.read.Load()
+	if left <= 0 {
+		return 0, errReplyTooLong
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *replyLimitConn) Write(p []byte) (int, error) {
+	c.read.Store(0)
+	return c.Conn.Write(p)
 }
 
 // replayConn hands go-smtp a synthetic greeting: after STARTTLS (RFC 3207
@@ -190,6 +229,7 @@ func (cl *Client) open(ctx context.Context, host, addr string, mode tlsMode, aut
 	if err != nil {
 		return nil, classify(host, CmdConnect, withCtx(ctx, err))
 	}
+	raw = &replyLimitConn{Conn: raw}
 	// A cancelled context ends the session at once, whatever step it is
 	// in: closing the socket makes the pending read or write fail.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
