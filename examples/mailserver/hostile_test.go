@@ -26,7 +26,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/internal/testutil"
 	"github.com/mailblocks/mailblocks/pop3"
+	"github.com/mailblocks/mailblocks/resolver/dnstest"
 )
 
 // rawConn is a line-oriented client that sends exactly the bytes it is
@@ -1074,4 +1076,50 @@ func TestHostileLMTPQuota(t *testing.T) {
 	ts.stop()
 	assert.Len(t, storedMessages(t, ts.dataDir), 1)
 	assertClean(t, ts.dataDir)
+}
+
+// TestHostileRemoteMX: a remote MX that answers the greeting with an
+// endless multi-line reply must not make the server read (and keep in
+// memory) more than a bounded amount: the client gives up and closes the
+// connection, and the message stays queued.
+func TestHostileRemoteMX(t *testing.T) {
+	ln := testutil.Listen(t)
+	dns := dnstest.NewServer(t,
+		"evil.test. 300 IN MX 10 mx.evil.test.",
+		"mx.evil.test. 300 IN A 127.0.0.1",
+	)
+	_, port := testutil.HostPort(t, ln.Addr().String())
+	ts := startServer(t, "", "-user", alice+":"+alicePass, "-dns", dns.Addr(), "-outbound-port", port)
+
+	written := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			written <- -1
+			return
+		}
+		defer c.Close()
+		// Bounded on this side too, so that a client that reads forever
+		// fails the test instead of hanging it.
+		c.SetWriteDeadline(time.Now().Add(waitFor))
+		line := []byte("220-" + strings.Repeat("x", 500) + "\r\n")
+		var n int64
+		for n < 64<<20 {
+			m, err := c.Write(line)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	}()
+	require.NoError(t, submit(t, ts.Addr("submission"), alice, alicePass, alice, []string{"victim@evil.test"},
+		message(alice, "victim@evil.test", "to a hostile MX", "x")))
+	select {
+	case n := <-written:
+		require.Positive(t, n, "the MX was not contacted")
+		assert.Less(t, n, int64(8<<20), "bytes the hostile MX could send before the client gave up")
+	case <-time.After(2 * waitFor):
+		t.Fatal("the hostile MX was not contacted")
+	}
 }
