@@ -1122,4 +1122,11 @@ func TestHostileRemoteMX(t *testing.T) {
 	case <-time.After(2 * waitFor):
 		t.Fatal("the hostile MX was not contacted")
 	}
+	// The failure is temporary: the message waits in the queue for its
+	// next attempt.
+	require.Eventually(t, func() bool {
+		entries, err := ts.queue.List(context.Background())
+		return err == nil && len(entries) == 1 && !entries[0].Delivering && entries[0].LastError != nil &&
+			entries[0].LastError.Temporary()
+	}, waitFor, 50*time.Millisecond, "the message is queued with a temporary failure")
 }
