@@ -138,6 +138,7 @@ func TestHostileMessageArguments(t *testing.T) {
 			for _, tc := range []struct{ arg, want string }{
 				{"0", "-ERR invalid message number"},
 				{"-1", "-ERR invalid message number"},
+				{"+1", "-ERR invalid message number"},
 				{"1x", "-ERR invalid message number"},
 				{"x", "-ERR invalid message number"},
 				{"0x1", "-ERR invalid message number"},
@@ -158,6 +159,7 @@ func TestHostileMessageArguments(t *testing.T) {
 		c.cmd("TOP 3 0", "-ERR no such message, only 2 messages in maildrop")
 		c.cmd("TOP 1 -1", "-ERR invalid number of lines")
 		c.cmd("TOP 1 x", "-ERR invalid number of lines")
+		c.cmd("TOP 1 +1", "-ERR invalid number of lines")
 		c.cmd("TOP 1 99999999999999999999999999", "-ERR invalid number of lines")
 		// A huge line count that fits: the whole message.
 		c.cmd("TOP 1 9223372036854775807", "+OK top of message follows",

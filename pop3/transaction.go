@@ -111,8 +111,8 @@ func (s *session) messageArg(cmd command, want int) (*message, int) {
 		s.reply("-ERR wrong number of arguments")
 		return nil, 0
 	}
-	num, err := strconv.Atoi(cmd.Args[0])
-	if err != nil || num < 1 {
+	num, ok := parseNumber(cmd.Args[0])
+	if !ok || num < 1 {
 		s.reply("-ERR invalid message number")
 		return nil, 0
 	}
@@ -126,6 +126,23 @@ func (s *session) messageArg(cmd command, want int) (*message, int) {
 		return nil, 0
 	}
 	return m, num
+}
+
+// parseNumber parses a message number or line count: decimal digits only
+// (RFC 1939 section 3), so that "+1", "-0" or " 1" are not taken for
+// numbers as strconv.Atoi would. Values beyond int are not numbers
+// either.
+func parseNumber(arg string) (int, bool) {
+	if arg == "" {
+		return 0, false
+	}
+	for i := 0; i < len(arg); i++ {
+		if arg[i] < '0' || arg[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(arg)
+	return n, err == nil
 }
 
 func (s *session) cmdList(cmd command) {
@@ -187,8 +204,8 @@ func (s *session) cmdTop(ctx context.Context, cmd command) {
 	if m == nil {
 		return
 	}
-	lines, err := strconv.Atoi(cmd.Args[1])
-	if err != nil || lines < 0 {
+	lines, ok := parseNumber(cmd.Args[1])
+	if !ok {
 		s.reply("-ERR invalid number of lines")
 		return
 	}
