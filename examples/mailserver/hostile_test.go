@@ -1130,3 +1130,50 @@ func TestHostileRemoteMX(t *testing.T) {
 			entries[0].LastError.Temporary()
 	}, waitFor, 50*time.Millisecond, "the message is queued with a temporary failure")
 }
+
+// TestHostileIMAPQuota: APPEND and COPY that would go over the quota are
+// refused NO [OVERQUOTA] and leave the destination as it was (RFC 3501
+// 6.4.7: a failed COPY restores the destination); MOVE, which adds
+// nothing to the mailbox, works.
+func TestHostileIMAPQuota(t *testing.T) {
+	ts := startServer(t, "", "-user", "q@example.test:q-secret:3000")
+	for i := range 3 {
+		require.NoError(t, sendMX(t, ts.Addr("smtp"), "bob@remote.test", []string{"q@example.test"},
+			message("bob@remote.test", "q@example.test", fmt.Sprint("fill ", i), strings.Repeat("0123456789\r\n", 50))))
+	}
+	rc := imapRaw(t, ts, "q@example.test", "q-secret")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("0123456789\r\n", 100)
+	got := rc.imapCmd("a", fmt.Sprintf("a APPEND INBOX {%d}\r\n", len(big)), big+"\r\n")
+	assert.True(t, strings.HasPrefix(got, "NO [OVERQUOTA]"), got)
+	got = rc.imapCmd("b", "b CREATE Keep\r\n")
+	require.True(t, strings.HasPrefix(got, "OK"), got)
+	got = rc.imapCmd("s", "s SELECT INBOX\r\n")
+	require.True(t, strings.HasPrefix(got, "OK"), got)
+	got = rc.imapCmd("c", "c COPY 1:3 Keep\r\n")
+	assert.True(t, strings.HasPrefix(got, "NO [OVERQUOTA]"), got)
+	assert.Equal(t, `* STATUS "Keep" (MESSAGES 0)`, rc.status("d", "Keep"), "nothing copied")
+	got = rc.imapCmd("m", "m MOVE 1:3 Keep\r\n")
+	assert.True(t, strings.HasPrefix(got, "OK"), got)
+	assert.Equal(t, `* STATUS "Keep" (MESSAGES 3)`, rc.status("e", "Keep"))
+	ts.stop()
+	assert.Len(t, storedMessages(t, ts.dataDir), 3)
+	assertClean(t, ts.dataDir)
+}
+
+// status sends STATUS (MESSAGES) and returns its STATUS line; other
+// untagged lines (pending updates of the selected mailbox) are skipped.
+func (rc *rawConn) status(tag, mailbox string) string {
+	rc.t.Helper()
+	rc.send(tag + " STATUS " + mailbox + " (MESSAGES)\r\n")
+	var st string
+	for {
+		l := rc.line()
+		switch {
+		case strings.HasPrefix(l, "* STATUS "):
+			st = l
+		case strings.HasPrefix(l, tag+" "):
+			require.True(rc.t, strings.HasPrefix(l, tag+" OK"), l)
+			return st
+		}
+	}
+}
