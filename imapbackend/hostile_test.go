@@ -1,0 +1,678 @@
+package imapbackend
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Hostile-client tests: raw transcripts a broken or malicious client
+// could send. Each checks the class of the tagged reply, that the server
+// still serves a normal client afterwards, that nothing is lost or
+// half-applied, and that the connection's goroutines end.
+
+// hostileRaw dials and reads the greeting; the connection deadline is
+// generous and absolute.
+func hostileRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	rc := &rawConn{t: t, c: c, br: bufio.NewReaderSize(c, 64<<10)}
+	require.True(t, strings.HasPrefix(rc.line(), "* OK"))
+	return rc
+}
+
+// write sends raw bytes.
+func (rc *rawConn) write(s string) {
+	rc.t.Helper()
+	_, err := io.WriteString(rc.c, s)
+	require.NoError(rc.t, err)
+}
+
+// tagged reads lines up to the reply tagged tag and returns the untagged
+// lines and the tagged reply without its tag.
+func (rc *rawConn) tagged(tag string) ([]string, string) {
+	rc.t.Helper()
+	var untagged []string
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return untagged, strings.TrimPrefix(l, tag+" ")
+		}
+		untagged = append(untagged, l)
+	}
+}
+
+// do sends "tag line" and returns the untagged lines and the tagged reply.
+func (rc *rawConn) do(tag, line string) ([]string, string) {
+	rc.t.Helper()
+	rc.write(tag + " " + line + "\r\n")
+	return rc.tagged(tag)
+}
+
+// want sends a command and checks that the tagged reply starts with want
+// ("OK", "NO [TRYCREATE]", "BAD"...).
+func (rc *rawConn) want(want, line string) []string {
+	rc.t.Helper()
+	rc.tag++
+	tag := fmt.Sprintf("H%d", rc.tag)
+	un, got := rc.do(tag, line)
+	require.True(rc.t, strings.HasPrefix(got, want+" ") || got == want, "%s: got %q, want %s", line, got, want)
+	return un
+}
+
+// readToEOF reads until the server closes and returns what came.
+func (rc *rawConn) readToEOF() string {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(waitFor))
+	b, err := io.ReadAll(rc.br)
+	if err != nil {
+		// A reset after the server closed with unread input is a close.
+		var ne net.Error
+		require.False(rc.t, errors.As(err, &ne) && ne.Timeout(), "server did not close: %v", err)
+	}
+	return string(b)
+}
+
+func (rc *rawConn) login() {
+	rc.t.Helper()
+	rc.want("OK", fmt.Sprintf(`LOGIN %s "%s"`, testUser, testPass))
+}
+
+// goroutines returns a function that waits until the number of
+// goroutines is back to what it is now, with a little slack for the
+// runtime's own.
+func goroutines(t *testing.T) func() {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		var n int
+		ok := assert.Eventually(t, func() bool {
+			n = runtime.NumGoroutine()
+			return n <= base+2
+		}, waitFor, 20*time.Millisecond)
+		if !ok {
+			buf := make([]byte, 1<<20)
+			t.Logf("%d goroutines, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+// stillServes checks that a normal client can log in and sees n messages
+// in folder.
+func stillServes(t *testing.T, ts *testServer, folder string, n uint32) {
+	t.Helper()
+	c := ts.dial(t, nil)
+	st, err := c.Status(folder, &imap.StatusOptions{NumMessages: true}).Wait()
+	require.NoError(t, err)
+	assert.Equal(t, n, *st.NumMessages, "messages in %s", folder)
+	require.NoError(t, c.Logout().Wait())
+}
+
+func TestHostileLiterals(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true, AppendLimit: 1024}, func(t *testing.T, ts *testServer) {
+		leak := goroutines(t)
+		rc := hostileRaw(t, ts.addr)
+		// Before login, literals in LOGIN are refused above 4096 octets
+		// without a continuation request. (go-imap beta.8 drops its NO
+		// [TOOBIG] and takes the next line for the rest of the LOGIN
+		// command, which then fails: the next command is lost, but
+		// nothing is read into memory and the session goes on.)
+		for _, lit := range []string{"{4294967296}", "{99999999999999999}", "{5000}"} {
+			rc.write("L1 LOGIN " + lit + "\r\nL2 NOOP\r\nL3 NOOP\r\n")
+			un, got := rc.tagged("L1")
+			assert.True(t, strings.HasPrefix(got, "NO "), "LOGIN %s: %q", lit, got)
+			for _, l := range un {
+				assert.False(t, strings.HasPrefix(l, "+"), "continuation for LOGIN %s", lit)
+			}
+			_, got = rc.tagged("L3")
+			assert.True(t, strings.HasPrefix(got, "OK "), got)
+		}
+		rc.login()
+		rc.want("NO [TOOBIG]", "APPEND INBOX {4294967296}")
+		rc.want("NO [TOOBIG]", "APPEND INBOX {1025}")
+		rc.want("NO [TOOBIG]", "APPEND INBOX {99999999999999999+}")
+		rc.want("NO [TOOBIG]", "APPEND INBOX (\\Seen) {4294967296}")
+		// Exactly at the limit: accepted.
+		rc.write("A1 APPEND INBOX {1024}\r\n")
+		require.True(t, strings.HasPrefix(rc.line(), "+"))
+		rc.write("Subject: x\r\n\r\n" + strings.Repeat("z", 1024-len("Subject: x\r\n\r\n")) + "\r\n")
+		_, ok := rc.tagged("A1")
+		require.True(t, strings.HasPrefix(ok, "OK [APPENDUID "), ok)
+		rc.want("OK", "NOOP")
+		rc.want("OK", "LOGOUT")
+		stillServes(t, ts, "INBOX", 1)
+		leak()
+	})
+}
+
+// forEachStoreOpts is forEachStore with options.
+func forEachStoreOpts(t *testing.T, opts Options, f func(t *testing.T, ts *testServer)) {
+	for _, kind := range []struct {
+		name string
+		new  func(testing.TB) testStore
+	}{{"memstore", newTestStore}, {"maildir", newMaildirStore}} {
+		t.Run(kind.name, func(t *testing.T) {
+			f(t, newTestServerStore(t, kind.new(t), opts))
+		})
+	}
+}
+
+// TestHostileUnterminatedLiteral: APPEND announcing a literal, part of it,
+// then the client goes away: nothing stored, nothing left running.
+func TestHostileUnterminatedLiteral(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		leak := goroutines(t)
+		for _, part := range []string{"", "Subject: cut\r\n", "Subject: cut\r\n\r\n" + strings.Repeat("q", 5000)} {
+			rc := hostileRaw(t, ts.addr)
+			rc.login()
+			rc.write("A APPEND INBOX {100000}\r\n")
+			require.True(t, strings.HasPrefix(rc.line(), "+"))
+			rc.write(part)
+			rc.c.Close()
+		}
+		leak()
+		stillServes(t, ts, "INBOX", 0)
+	})
+}
+
+func TestHostilePipelined10000(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	ts.deliver(t, "INBOX", msgPlain)
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "SELECT INBOX")
+	const n = 10000
+	var b strings.Builder
+	for i := range n {
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&b, "P%d NOOP\r\n", i)
+		case 1:
+			fmt.Fprintf(&b, "P%d UID FETCH 1 (FLAGS)\r\n", i)
+		case 2:
+			fmt.Fprintf(&b, "P%d STORE 1 BOGUS\r\n", i)
+		}
+	}
+	werr := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(rc.c, b.String())
+		werr <- err
+	}()
+	for i := range n {
+		_, got := rc.tagged(fmt.Sprintf("P%d", i))
+		want := [...]string{"OK", "OK", "BAD"}[i%3]
+		require.True(t, strings.HasPrefix(got, want+" "), "command %d: %q", i, got)
+	}
+	require.NoError(t, <-werr)
+	rc.want("OK", "LOGOUT")
+	stillServes(t, ts, "INBOX", 1)
+}
+
+// TestHostileLongLine: a line of 1 MB without CRLF ends the connection
+// (go-imap reads at most 50 KiB of a command) and nothing else.
+func TestHostileLongLine(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	leak := goroutines(t)
+	for _, login := range []bool{false, true} {
+		rc := hostileRaw(t, ts.addr)
+		if login {
+			rc.login()
+		}
+		go func() {
+			// The server stops reading: the write may fail.
+			io.WriteString(rc.c, "L1 NOOP "+strings.Repeat("x", 1<<20))
+		}()
+		rest := rc.readToEOF()
+		assert.NotContains(t, rest, "L1 OK")
+		rc.c.Close()
+	}
+	leak()
+	stillServes(t, ts, "INBOX", 0)
+}
+
+func TestHostileSearchNesting(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	ts.deliver(t, "INBOX", msgPlain)
+	ts.deliver(t, "INBOX", msgMultipart)
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "SELECT INBOX")
+	// go-imap parses at most 999 nested lists.
+	un := rc.want("OK", "SEARCH "+strings.Repeat("(", 998)+"SUBJECT hello"+strings.Repeat(")", 998))
+	assert.Equal(t, []string{"* SEARCH 1"}, un)
+	un = rc.want("OK", "SEARCH "+strings.Repeat("NOT ", 1000)+"SUBJECT hello")
+	assert.Equal(t, []string{"* SEARCH 1"}, un)
+	un = rc.want("OK", "SEARCH "+strings.Repeat("NOT ", 1001)+"SUBJECT hello")
+	assert.Equal(t, []string{"* SEARCH 2"}, un)
+	un = rc.want("OK", "SEARCH "+strings.Repeat("OR ALL ", 1000)+"ALL")
+	assert.Equal(t, []string{"* SEARCH 1 2"}, un)
+	// NOT chains as long as a 50 KiB command allows.
+	un = rc.want("OK", "SEARCH "+strings.Repeat("NOT ", 12000)+"ALL")
+	assert.Equal(t, []string{"* SEARCH 1 2"}, un)
+	// Deeper nesting is refused (go-imap beta.8 answers NO [SERVERBUG]
+	// where BAD would be right) and the session goes on.
+	for _, depth := range []int{1000, 20000} {
+		rc.tag++
+		tag := fmt.Sprintf("H%d", rc.tag)
+		un, got := rc.do(tag, "SEARCH "+strings.Repeat("(", depth)+"ALL"+strings.Repeat(")", depth))
+		assert.Empty(t, un)
+		assert.Regexp(t, `^(BAD|NO) `, got)
+	}
+	rc.want("BAD", "SEARCH "+strings.Repeat("(", 500)+"ALL")
+	rc.want("OK", "NOOP")
+}
+
+func TestHostileFetchSets(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		rc.want("OK", "CREATE Empty")
+		rc.want("OK", "SELECT Empty")
+		// Empty mailbox: "*" has no value; UID sets match nothing.
+		assert.Empty(t, rc.want("OK", "UID FETCH 1:* (UID)"))
+		assert.Empty(t, rc.want("OK", "UID FETCH 4294967295:1 (UID)"))
+		assert.Empty(t, rc.want("OK", "UID FETCH * (UID)"))
+		// Sequence numbers beyond the mailbox are ignored.
+		assert.Empty(t, rc.want("OK", "FETCH 1:* (UID)"))
+		assert.Empty(t, rc.want("OK", "FETCH * (UID)"))
+		assert.Empty(t, rc.want("OK", "FETCH 1 (UID)"))
+
+		for range 3 {
+			ts.deliver(t, "INBOX", msgPlain)
+		}
+		rc.want("OK", "SELECT INBOX")
+		all := []string{"* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"}
+		assert.Equal(t, all, rc.want("OK", "UID FETCH 4294967295:1 (UID)"))
+		assert.Equal(t, all, rc.want("OK", "UID FETCH 1:4294967295 (UID)"))
+		assert.Equal(t, all, rc.want("OK", "FETCH *:1 (UID)"))
+		assert.Equal(t, all, rc.want("OK", "FETCH 3,1:2,2,1 (UID)"))
+		// RFC 9051 6.4.4.2: n:* with n beyond the largest UID is *.
+		assert.Equal(t, all[2:], rc.want("OK", "UID FETCH 4294967295:* (UID)"))
+		assert.Equal(t, all[2:], rc.want("OK", "UID FETCH * (UID)"))
+		assert.Equal(t, all[2:], rc.want("OK", "FETCH * (UID)"))
+		assert.Empty(t, rc.want("OK", "UID FETCH 4294967295 (UID)"))
+		assert.Empty(t, rc.want("OK", "UID FETCH 4:100 (UID)"))
+		assert.Empty(t, rc.want("OK", "FETCH 4 (UID)"))
+		assert.Equal(t, all[1:], rc.want("OK", "FETCH 2:4294967295 (UID)"))
+		// go-imap beta.8 answers NO [SERVERBUG] for a 0 in a set, where
+		// BAD would be right; either way nothing is fetched.
+		for _, cmd := range []string{"FETCH 0 (UID)", "UID FETCH 0 (UID)", "FETCH 0:* (UID)", "FETCH 4294967296 (UID)", "FETCH -1 (UID)", "FETCH 1:2:3 (UID)"} {
+			rc.tag++
+			tag := fmt.Sprintf("H%d", rc.tag)
+			un, got := rc.do(tag, cmd)
+			assert.Empty(t, un, cmd)
+			assert.Regexp(t, `^(NO|BAD) `, got, cmd)
+		}
+		// Everything still there and unflagged by the failed commands.
+		assert.Equal(t, []string{"* 1 FETCH (UID 1 FLAGS ())", "* 2 FETCH (UID 2 FLAGS ())", "* 3 FETCH (UID 3 FLAGS ())"},
+			rc.want("OK", "FETCH 1:* (FLAGS)"))
+	})
+}
+
+func TestHostileFetchSections(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	ts.deliver(t, "INBOX", crlf("Subject: s\n\nbody\n"), `\Seen`)
+	ts.deliver(t, "INBOX", msgMultipart, `\Seen`)
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "EXAMINE INBOX")
+	// Parts that do not exist are empty (RFC 9051 6.4.5 leaves it to
+	// the server; go-imap writes an empty literal); offsets beyond the
+	// end give empty strings.
+	for _, tc := range []struct{ cmd, want string }{
+		{"FETCH 1 BODY[1.2.3.4.5.6.7.8.9.10]", "* 1 FETCH (UID 1 BODY[1.2.3.4.5.6.7.8.9.10] {0}"},
+		{"FETCH 1 BODY[1]", "* 1 FETCH (UID 1 BODY[1] {6}"},
+		{"FETCH 1 BODY[2]", "* 1 FETCH (UID 1 BODY[2] {0}"},
+		{"FETCH 2 BODY[4.1.1.1]", "* 2 FETCH (UID 2 BODY[4.1.1.1] {0}"},
+		{"FETCH 2 BODY[9]", "* 2 FETCH (UID 2 BODY[9] {0}"},
+		{"FETCH 1 BODY[]<1000000.10>", "* 1 FETCH (UID 1 BODY[]<1000000> {0}"},
+		{"FETCH 1 BODY[]<4294967295.4294967295>", "* 1 FETCH (UID 1 BODY[]<4294967295> {0}"},
+		{"FETCH 1 BODY[]<20.4294967295>", "* 1 FETCH (UID 1 BODY[]<20> {0}"},
+		{"FETCH 1 BODY[]<14.4294967295>", "* 1 FETCH (UID 1 BODY[]<14> {6}"},
+		{"FETCH 1 BODY[1]<5.1>", "* 1 FETCH (UID 1 BODY[1]<5> {1}"},
+		{"FETCH 1 BODY[1.2.3.4.5.6.7.8.9.10]<0.5>", "* 1 FETCH (UID 1 BODY[1.2.3.4.5.6.7.8.9.10]<0> {0}"},
+	} {
+		un := rc.want("OK", tc.cmd)
+		require.NotEmpty(t, un, tc.cmd)
+		assert.Equal(t, tc.want, un[0], tc.cmd)
+	}
+	for _, cmd := range []string{"FETCH 1 BINARY[1.2.3]", "FETCH 1 BINARY.SIZE[7]", "FETCH 2 BINARY[3.1]"} {
+		rc.tag++
+		tag := fmt.Sprintf("H%d", rc.tag)
+		un, got := rc.do(tag, cmd)
+		t.Logf("%s: %q %q", cmd, un, got)
+		assert.Regexp(t, `^(OK|NO|BAD) `, got)
+	}
+	rc.want("BAD", "FETCH 1 BODY[]<1000000>")
+	rc.want("BAD", "FETCH 1 BODY[]<4294967296>")
+	rc.want("BAD", "FETCH 1 BODY[1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27.28.29.30.31.32.33.34.35.36.37.38.39.40.41.42.43.44.45.46.47.48.49.50.51.52.53.54.55.56.57.58.59.60.61.62.63.64.65.66.67.68.69.70.71.72.73.74.75.76.77.78.79.80.81.82.83.84.85.86.87.88.89.90.91.92.93.94.95.96.97.98.99.100.X]")
+	rc.want("OK", "NOOP")
+}
+
+// TestHostileConcurrentExpunge: session B flags and expunges while A
+// fetches 1:* in a loop; every FETCH response A sees pairs a sequence
+// number with the right UID and that UID with its own message.
+func TestHostileConcurrentExpunge(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		const n = 60
+		subj := map[uint32]string{}
+		for i := range n {
+			s := fmt.Sprintf("m%d", i)
+			uid := ts.deliver(t, "INBOX", crlf("Subject: "+s+"\n\nx\n"))
+			subj[uint32(uid)] = s
+		}
+		a := hostileRaw(t, ts.addr)
+		a.login()
+		a.want("OK", "SELECT INBOX")
+		// A's view: sequence number i+1 is uids[i], updated from the
+		// EXPUNGE and EXISTS responses it is sent.
+		view := make([]uint32, 0, n)
+		for uid := range subj {
+			view = append(view, uid)
+		}
+		sortU32(view)
+
+		b := ts.dial(t, nil)
+		_, err := b.Select("INBOX", nil).Wait()
+		require.NoError(t, err)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			for i := 0; i < n; i += 3 {
+				var set imap.UIDSet
+				set.AddNum(imap.UID(view[i]), imap.UID(view[i+1]))
+				if !assert.NoError(t, b.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close()) {
+					return
+				}
+				if !assert.NoError(t, b.UIDExpunge(set).Close()) {
+					return
+				}
+			}
+		}()
+
+		fetches := 0
+		run := func(cmd string) {
+			a.tag++
+			tag := fmt.Sprintf("F%d", a.tag)
+			a.write(tag + " " + cmd + "\r\n")
+			for {
+				l := a.line()
+				if strings.HasPrefix(l, tag+" ") {
+					require.True(t, strings.HasPrefix(l, tag+" OK "), l)
+					break
+				}
+				var num, uid uint32
+				var size int
+				switch {
+				case strings.HasSuffix(l, " EXPUNGE"):
+					_, err := fmt.Sscanf(l, "* %d EXPUNGE", &num)
+					require.NoError(t, err, l)
+					require.True(t, num >= 1 && int(num) <= len(view), l)
+					view = append(view[:num-1], view[num:]...)
+				case strings.HasSuffix(l, " EXISTS"):
+					_, err := fmt.Sscanf(l, "* %d EXISTS", &num)
+					require.NoError(t, err, l)
+					require.Equal(t, len(view), int(num), "EXISTS after EXPUNGEs")
+				case strings.Contains(l, " FETCH (UID ") && strings.Contains(l, "BODY["):
+					_, err := fmt.Sscanf(l, "* %d FETCH (UID %d BODY[HEADER.FIELDS (\"SUBJECT\")] {%d}", &num, &uid, &size)
+					require.NoError(t, err, l)
+					body := make([]byte, size)
+					_, err = io.ReadFull(a.br, body)
+					require.NoError(t, err)
+					require.Equal(t, ")", a.line())
+					require.True(t, num >= 1 && int(num) <= len(view), "seq %d beyond view %d", num, len(view))
+					require.Equal(t, view[num-1], uid, "seq %d", num)
+					require.Equal(t, "Subject: "+subj[uid]+"\r\n\r\n", string(body), "uid %d", uid)
+				case strings.Contains(l, " FETCH (UID "):
+					// An unsolicited FLAGS update.
+					_, err := fmt.Sscanf(l, "* %d FETCH (UID %d FLAGS", &num, &uid)
+					require.NoError(t, err, l)
+					require.True(t, num >= 1 && int(num) <= len(view), "seq %d beyond view %d", num, len(view))
+					require.Equal(t, view[num-1], uid, "seq %d", num)
+				default:
+					t.Fatalf("unexpected %q", l)
+				}
+			}
+		}
+		for stop := false; !stop; {
+			select {
+			case <-done:
+				stop = true
+			default:
+			}
+			run("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+			fetches++
+		}
+		wg.Wait()
+		run("NOOP")
+		require.Equal(t, n/3, len(view))
+		run("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+		t.Logf("%d FETCH rounds", fetches)
+		stillServes(t, ts, "INBOX", n/3)
+	})
+}
+
+func sortU32(s []uint32) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func TestHostileCopyMove(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		ts.deliver(t, "INBOX", msgPlain)
+		ts.deliver(t, "INBOX", msgMultipart)
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		rc.want("OK", "SELECT INBOX")
+		rc.want("NO [TRYCREATE]", "COPY 1:* Nowhere")
+		rc.want("NO [TRYCREATE]", "MOVE 1:* Nowhere")
+		rc.want("NO [TRYCREATE]", "UID MOVE 1 Nowhere/Deeper")
+		rc.want("NO [TRYCREATE]", "UID COPY 1 nowhere")
+		rc.want("NO", "MOVE 1:* INBOX")
+		rc.want("NO", "MOVE 1:* inbox")
+		un := rc.want("OK [COPYUID", "COPY 1 INBOX")
+		assert.Contains(t, un, "* 3 EXISTS")
+		assert.Empty(t, rc.want("OK", "COPY 9 INBOX"))
+		assert.Empty(t, rc.want("OK", "UID MOVE 99 Trash"))
+		stillServes(t, ts, "INBOX", 3)
+		rc.want("OK", "LOGOUT")
+	})
+}
+
+func TestHostileRenameInboxWhileSelected(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		ts.deliver(t, "INBOX", msgPlain)
+		ts.deliver(t, "INBOX", msgMultipart)
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		rc.want("OK", "SELECT INBOX")
+		// RFC 3501 6.3.5: renaming INBOX moves its messages to the new
+		// folder and leaves INBOX empty.
+		rc.tag++
+		tag := fmt.Sprintf("H%d", rc.tag)
+		_, got := rc.do(tag, "RENAME INBOX Old")
+		if strings.HasPrefix(got, "OK") {
+			stillServes(t, ts, "Old", 2)
+			stillServes(t, ts, "INBOX", 0)
+		} else {
+			require.True(t, strings.HasPrefix(got, "NO"), got)
+			stillServes(t, ts, "INBOX", 2)
+		}
+		// The session goes on and its view stays consistent.
+		rc.want("OK", "NOOP")
+		un := rc.want("OK", "UID FETCH 1:* (UID)")
+		for _, l := range un {
+			assert.NotContains(t, l, "FETCH (UID 0")
+		}
+		rc.want("OK", "LOGOUT")
+	})
+}
+
+func TestHostileDeleteSelectedElsewhere(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		a := hostileRaw(t, ts.addr)
+		a.login()
+		a.want("OK", "CREATE Work")
+		ts.deliver(t, "Work", msgPlain)
+		a.want("OK", "SELECT Work")
+		b := hostileRaw(t, ts.addr)
+		b.login()
+		b.want("OK", "DELETE Work")
+		b.want("NO [NONEXISTENT]", "SELECT Work")
+		// A's folder is gone: its commands fail or report the messages
+		// expunged, and never serve a message that no longer exists.
+		a.tag++
+		tag := fmt.Sprintf("H%d", a.tag)
+		un, got := a.do(tag, "FETCH 1 (UID BODY.PEEK[])")
+		t.Logf("after DELETE: %q %q", un, got)
+		require.Regexp(t, `^(OK|NO|BAD) `, got)
+		// At the next rescan the session ends with BYE (like Dovecot)
+		// rather than show a mailbox that no longer exists.
+		a.write("N1 NOOP\r\n")
+		rest := a.readToEOF()
+		assert.Contains(t, rest, "* BYE ")
+		assert.NotContains(t, rest, "N1 OK")
+		b.want("OK", "CREATE Work")
+		b.want("OK", "SELECT Work")
+		b.want("OK", "LOGOUT")
+		stillServes(t, ts, "INBOX", 0)
+	})
+}
+
+func TestHostileIdle(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	leak := goroutines(t)
+	// IDLE then disconnect, selected or not.
+	for _, sel := range []bool{false, true} {
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		if sel {
+			rc.want("OK", "SELECT INBOX")
+		}
+		rc.write("I IDLE\r\n")
+		require.True(t, strings.HasPrefix(rc.line(), "+"))
+		rc.c.Close()
+	}
+	leak()
+
+	// IDLE, then DONE many times: the first ends IDLE, the next is not a
+	// command (a tag without a command) and go-imap closes the connection.
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "SELECT INBOX")
+	rc.write("I IDLE\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+"))
+	go io.WriteString(rc.c, strings.Repeat("DONE\r\n", 10000))
+	_, got := rc.tagged("I")
+	assert.True(t, strings.HasPrefix(got, "OK "), got)
+	rest := rc.readToEOF()
+	assert.NotContains(t, rest, " OK ")
+	rc.c.Close()
+
+	// IDLE, DONE, IDLE, DONE... in one write: each is answered.
+	rc = hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "SELECT INBOX")
+	var b strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&b, "I%d IDLE\r\nDONE\r\n", i)
+	}
+	rc.write(b.String())
+	for i := range 200 {
+		_, got := rc.tagged(fmt.Sprintf("I%d", i))
+		require.True(t, strings.HasPrefix(got, "OK "), got)
+	}
+	rc.want("OK", "LOGOUT")
+	rc.c.Close()
+	leak()
+	stillServes(t, ts, "INBOX", 0)
+}
+
+func TestHostileAuth(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	rc := hostileRaw(t, ts.addr)
+	// Commands that need a login.
+	for _, cmd := range []string{"SELECT INBOX", "FETCH 1 (UID)", "APPEND INBOX {3+}\r\nabc",
+		"LIST \"\" *", "IDLE", "EXPUNGE", "UID STORE 1 +FLAGS (\\Seen)", "NAMESPACE"} {
+		rc.want("BAD", cmd)
+	}
+	big := strings.Repeat("u", 10<<10)
+	rc.want("NO [AUTHENTICATIONFAILED]", `LOGIN "`+big+`" pw`)
+	rc.want("NO [AUTHENTICATIONFAILED]", `LOGIN `+testUser+` "`+big+`"`)
+	// (A 10 KB username as a literal: see TestHostileLiterals.)
+	// go-imap beta.8 answers NO [SERVERBUG] to an initial response that
+	// is not base64, where BAD would be right.
+	rc.tag++
+	_, got := rc.do(fmt.Sprintf("H%d", rc.tag), `AUTHENTICATE PLAIN !!!garbage!!!`)
+	assert.Regexp(t, `^(NO|BAD) `, got)
+	rc.want("NO [AUTHENTICATIONFAILED]", `AUTHENTICATE PLAIN AGJvZ3VzAHNlY3JldA==`) // \0bogus\0secret
+	rc.want("NO", `AUTHENTICATE PLAIN bm8gbnVscw==`)                                // "no nuls"
+	rc.write("A1 AUTHENTICATE PLAIN\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+"))
+	rc.write("%%%not base64%%%\r\n")
+	_, got = rc.tagged("A1")
+	assert.True(t, strings.HasPrefix(got, "BAD") || strings.HasPrefix(got, "NO"), got)
+	rc.write("A2 AUTHENTICATE PLAIN\r\n")
+	require.True(t, strings.HasPrefix(rc.line(), "+"))
+	rc.write("*\r\n")
+	_, got = rc.tagged("A2")
+	assert.True(t, strings.HasPrefix(got, "BAD") || strings.HasPrefix(got, "NO"), got)
+	rc.want("NO", "AUTHENTICATE CRAM-MD5")
+	rc.login()
+	rc.want("OK", "SELECT INBOX")
+	rc.want("BAD", "LOGIN a b")
+	// Unknown commands before login end the connection (go-imap).
+	rc2 := hostileRaw(t, ts.addr)
+	rc2.write("X1 HELO there\r\n")
+	assert.Contains(t, rc2.readToEOF(), "* BYE")
+	rc.want("OK", "LOGOUT")
+}
+
+func TestHostileStartTLSTwice(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	rc := hostileRaw(t, ts.addr)
+	rc.want("NO", fmt.Sprintf(`LOGIN %s "%s"`, testUser, testPass)) // LOGINDISABLED
+	rc.want("OK", "STARTTLS")
+	tc := tls.Client(rc.c, ts.tlsConf)
+	require.NoError(t, tc.Handshake())
+	rc.c, rc.br = tc, bufio.NewReader(tc)
+	rc.want("BAD", "STARTTLS")
+	rc.login()
+	rc.want("BAD", "STARTTLS")
+	rc.want("OK", "LOGOUT")
+
+	// STARTTLS with a command pipelined after it in clear text: the
+	// command must not be run inside TLS.
+	rc = hostileRaw(t, ts.addr)
+	rc.write("S1 STARTTLS\r\nS2 CAPABILITY\r\n")
+	_, got := rc.tagged("S1")
+	require.True(t, strings.HasPrefix(got, "OK"), got)
+	tc = tls.Client(rc.c, ts.tlsConf)
+	if tc.Handshake() == nil {
+		rc.c, rc.br = tc, bufio.NewReader(tc)
+		rc.write("S3 NOOP\r\n")
+		l := rc.line()
+		assert.False(t, strings.HasPrefix(l, "S2 "), "pipelined plaintext command ran inside TLS: %q", l)
+	}
+}
