@@ -627,7 +627,8 @@ func TestHostileAuth(t *testing.T) {
 	_, got := rc.do(fmt.Sprintf("H%d", rc.tag), `AUTHENTICATE PLAIN !!!garbage!!!`)
 	assert.Regexp(t, `^(NO|BAD) `, got)
 	rc.want("NO [AUTHENTICATIONFAILED]", `AUTHENTICATE PLAIN AGJvZ3VzAHNlY3JldA==`) // \0bogus\0secret
-	rc.want("NO", `AUTHENTICATE PLAIN bm8gbnVscw==`)                                // "no nuls"
+	rc.want("BAD", `AUTHENTICATE PLAIN bm8gbnVscw==`)                               // "no nuls"
+	rc.want("BAD", `AUTHENTICATE PLAIN AHUAcAB4`)                                   // "\0u\0p\0x"
 	rc.write("A1 AUTHENTICATE PLAIN\r\n")
 	require.True(t, strings.HasPrefix(rc.line(), "+"))
 	rc.write("%%%not base64%%%\r\n")

@@ -101,12 +101,26 @@ func (s *session) Authenticate(mech string) (sasl.Server, error) {
 	if mech != sasl.Plain {
 		return nil, imapNo("", "Unsupported authentication mechanism")
 	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
+	return saslErrors{sasl.NewPlainServer(func(identity, username, password string) error {
 		if identity != "" && identity != username {
 			return imapNo(imap.ResponseCodeAuthorizationFailed, "Authorization identity not supported")
 		}
 		return s.Login(username, password)
-	}), nil
+	})}, nil
+}
+
+// saslErrors turns the errors of a SASL mechanism about a malformed client
+// response (e.g. PLAIN without its two NULs) into a tagged BAD; go-imap
+// would answer NO [SERVERBUG] to any error that is not an *imap.Error.
+type saslErrors struct{ sasl.Server }
+
+func (s saslErrors) Next(resp []byte) ([]byte, bool, error) {
+	challenge, done, err := s.Server.Next(resp)
+	var imapErr *imap.Error
+	if err != nil && !errors.As(err, &imapErr) {
+		err = &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Malformed SASL response"}
+	}
+	return challenge, done, err
 }
 
 // AppendLimit implements APPENDLIMIT (RFC 7889).
