@@ -377,3 +377,66 @@ func TestHostileHalfCommandThenEOF(t *testing.T) {
 	waitNoSessions(t, srv)
 	normalClient(t, addr, 0)
 }
+
+// TestHostileExpungedElsewhere: a message of the snapshot expunged by
+// another program (IMAP) since login: RETR and TOP fail with
+// [SYS/PERM], DELE of it and of others still succeed at QUIT, and the
+// others are deleted.
+func TestHostileExpungedElsewhere(t *testing.T) {
+	forEachHostileStore(t, func(t *testing.T, st hostileStore) {
+		hostileDeliver(t, st, msg1, msg2, msg3)
+		srv, addr := startServer(t, st, testOptions())
+		c := loginRaw(t, addr)
+
+		ctx := context.Background()
+		mb, err := st.Mailbox(ctx, "u@example.org")
+		require.NoError(t, err)
+		f, err := mb.Folder(ctx, "INBOX")
+		require.NoError(t, err)
+		list, err := f.List(ctx)
+		require.NoError(t, err)
+		_, err = f.SetFlags(ctx, []store.UID{list[0].UID}, store.FlagsAdd, []string{store.FlagDeleted})
+		require.NoError(t, err)
+		_, err = f.Expunge(ctx, []store.UID{list[0].UID})
+		require.NoError(t, err)
+
+		c.cmd("RETR 1", "-ERR [SYS/PERM] message 1 no longer exists")
+		c.cmd("TOP 1 0", "-ERR [SYS/PERM] message 1 no longer exists")
+		c.cmd("DELE 1", "+OK message 1 deleted")
+		c.cmd("DELE 2", "+OK message 2 deleted")
+		c.send("QUIT")
+		c.prefix("+OK ")
+		c.expectEOF()
+		waitNoSessions(t, srv)
+		assert.Equal(t, 1, inboxCount(t, st))
+		normalClient(t, addr, 1)
+	})
+}
+
+// TestHostileStalledClient: a client that stops reading in the middle of
+// a 5 MB RETR, or stops half way through a command line, holds neither
+// its session nor the maildrop lock beyond Options.Timeout, and nothing
+// is deleted.
+func TestHostileStalledClient(t *testing.T) {
+	st := newTestStore(t)
+	big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("y", 98)+"\r\n", 5<<20/100)
+	st.deliver(t, "u@example.org", big)
+	opts := testOptions()
+	opts.Timeout = time.Second
+	srv, addr := startServer(t, st, opts)
+
+	c := loginRaw(t, addr)
+	c.cmd("DELE 1", "+OK message 1 deleted")
+	c.cmd("RSET", fmt.Sprintf("+OK maildrop has 1 messages (%d octets)", len(big)))
+	c.send("RETR 1")
+	// Read nothing more: the server's writes block once the socket
+	// buffers are full, or its next read waits, until its timeout.
+	waitNoSessions(t, srv)
+
+	c2 := loginRaw(t, addr)
+	_, err := c2.c.Write([]byte("STA"))
+	require.NoError(t, err)
+	waitNoSessions(t, srv)
+	normalClient(t, addr, 1)
+	assert.Equal(t, 1, len(st.inbox(t, "u@example.org")))
+}
