@@ -677,3 +677,61 @@ func TestHostileStartTLSTwice(t *testing.T) {
 		assert.False(t, strings.HasPrefix(l, "S2 "), "pipelined plaintext command ran inside TLS: %q", l)
 	}
 }
+
+// TestHostileOddArguments: arguments at the edges of what the grammar
+// allows get a defined answer and leave the session usable.
+func TestHostileOddArguments(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		keywords := strings.TrimSpace(strings.Repeat("$k ", 1000))
+		rc.write("A1 APPEND INBOX (" + keywords + ` \Recent) {3}` + "\r\n")
+		require.True(t, strings.HasPrefix(rc.line(), "+"))
+		rc.write("abc\r\n")
+		_, got := rc.tagged("A1")
+		require.True(t, strings.HasPrefix(got, "OK [APPENDUID "), got)
+		// A 4096-octet name: refused by the store, not half-created.
+		rc.write("A2 CREATE {4096}\r\n")
+		require.True(t, strings.HasPrefix(rc.line(), "+"))
+		rc.write(strings.Repeat("n", 4096) + "\r\n")
+		_, got = rc.tagged("A2")
+		require.True(t, strings.HasPrefix(got, "NO [CANNOT] "), got)
+		rc.want("NO [NONEXISTENT]", "RENAME A A/B")
+		rc.want("OK", "CREATE A")
+		rc.want("NO [ALREADYEXISTS]", "RENAME A A")
+		// Into its own subtree: memstore refuses, maildir renames A/*
+		// along; either way the folder is still listed under one name.
+		rc.tag++
+		_, got = rc.do(fmt.Sprintf("H%d", rc.tag), "RENAME A A/B")
+		assert.Regexp(t, `^(OK|NO \[CANNOT\]) `, got)
+		rc.want("NO [CANNOT]", `CREATE "../../etc"`)
+		un := rc.want("OK", `LIST "" *`)
+		listed := strings.Join(un, "\n")
+		assert.NotContains(t, listed, "nnnn")
+		assert.NotContains(t, listed, "etc")
+		assert.Regexp(t, `(?m)"/" "A(/B)?"$`, listed)
+		rc.want("OK", "SELECT INBOX")
+		un = rc.want("OK", "STORE 1:* +FLAGS ("+strings.TrimSpace(strings.Repeat("$j ", 500))+")")
+		require.Len(t, un, 1)
+		un = rc.want("OK", "FETCH 1 (FLAGS)")
+		require.Len(t, un, 1)
+		assert.Contains(t, un[0], "$k")
+		assert.Contains(t, un[0], "$j")
+		assert.NotContains(t, un[0], `\Recent`)
+		rc.want("NO [BADCHARSET]", "SEARCH CHARSET FOO TEXT x")
+		assert.Equal(t, []string{"* SEARCH"}, rc.want("OK", "SEARCH UID 1:4294967295 LARGER 4294967295"))
+		// The message has no header field at all.
+		assert.Equal(t, []string{"* SEARCH"}, rc.want("OK", `SEARCH HEADER "" ""`))
+		assert.Equal(t, []string{"* SEARCH 1"}, rc.want("OK", `SEARCH BODY ""`))
+		// go-imap beta.8 answers NO [SERVERBUG] to an impossible date,
+		// where BAD would be right.
+		rc.tag++
+		_, got = rc.do(fmt.Sprintf("H%d", rc.tag), "SEARCH SENTBEFORE 31-Feb-2026")
+		assert.Regexp(t, `^(NO|BAD) `, got)
+		// "$" before any SEARCH SAVE is the empty set (RFC 5182 2.1).
+		assert.Empty(t, rc.want("OK", "FETCH $ (UID)"))
+		rc.want("OK", "UID EXPUNGE 1:*") // nothing is \Deleted
+		stillServes(t, ts, "INBOX", 1)
+		rc.want("OK", "LOGOUT")
+	})
+}
