@@ -735,3 +735,59 @@ func TestHostileOddArguments(t *testing.T) {
 		rc.want("OK", "LOGOUT")
 	})
 }
+
+// TestHostileCopyExpungedElsewhere: COPY and MOVE of a set that includes
+// a message another session has expunged, which this session still
+// shows: the others are copied or moved, the gone one is skipped, and no
+// message is lost or duplicated.
+func TestHostileCopyExpungedElsewhere(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		for range 4 {
+			ts.deliver(t, "INBOX", msgPlain)
+		}
+		a := hostileRaw(t, ts.addr)
+		a.login()
+		a.want("OK", "SELECT INBOX")
+		b := hostileRaw(t, ts.addr)
+		b.login()
+		b.want("OK", "SELECT INBOX")
+		b.want("OK", `UID STORE 2 +FLAGS.SILENT (\Deleted)`)
+		b.want("OK", "UID EXPUNGE 2")
+		b.want("OK", "LOGOUT")
+
+		// A has not been told: sequence 2 is still UID 2 for it.
+		a.tag++
+		un, got := a.do(fmt.Sprintf("H%d", a.tag), "COPY 1:3 Trash")
+		t.Logf("COPY: %q %q", un, got)
+		require.Regexp(t, `^(OK|NO) `, got)
+		copied := uint32(0)
+		if strings.HasPrefix(got, "OK") {
+			copied = 2
+			assert.Contains(t, got, "[COPYUID ")
+			assert.NotContains(t, got, ",2 ", "COPYUID names the gone UID")
+		}
+		stillServes(t, ts, "Trash", copied)
+
+		// COPY may report expunges: A now shows UIDs 1, 3, 4. B expunges
+		// 3; A's MOVE 1:2 names UIDs 1 and 3.
+		b = hostileRaw(t, ts.addr)
+		b.login()
+		b.want("OK", "SELECT INBOX")
+		b.want("OK", `UID STORE 3 +FLAGS.SILENT (\Deleted)`)
+		b.want("OK", "UID EXPUNGE 3")
+		b.want("OK", "LOGOUT")
+		a.tag++
+		un, got = a.do(fmt.Sprintf("H%d", a.tag), "MOVE 1:2 Archive")
+		t.Logf("MOVE: %q %q", un, got)
+		require.Regexp(t, `^(OK|NO) `, got)
+		if strings.HasPrefix(got, "OK") {
+			stillServes(t, ts, "Archive", 1)
+			stillServes(t, ts, "INBOX", 1)
+		} else {
+			stillServes(t, ts, "Archive", 0)
+			stillServes(t, ts, "INBOX", 2)
+		}
+		a.want("OK", "NOOP")
+		assert.Equal(t, []string{"* 1 FETCH (UID 4)"}, a.want("OK", "FETCH 1:* (UID)"))
+	})
+}
