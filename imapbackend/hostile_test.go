@@ -791,3 +791,28 @@ func TestHostileCopyExpungedElsewhere(t *testing.T) {
 		assert.Equal(t, []string{"* 1 FETCH (UID 4)"}, a.want("OK", "FETCH 1:* (UID)"))
 	})
 }
+
+// TestHostileDeleteWhileIdle: the folder a session is IDLE in is deleted
+// by another session: the IDLE session is told BYE and closed, and its
+// goroutines end.
+func TestHostileDeleteWhileIdle(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		leak := goroutines(t)
+		a := hostileRaw(t, ts.addr)
+		a.login()
+		a.want("OK", "CREATE Work")
+		ts.deliver(t, "Work", msgPlain)
+		a.want("OK", "SELECT Work")
+		a.write("I IDLE\r\n")
+		require.True(t, strings.HasPrefix(a.line(), "+"))
+		b := hostileRaw(t, ts.addr)
+		b.login()
+		b.want("OK", "DELETE Work")
+		b.want("OK", "LOGOUT")
+		rest := a.readToEOF()
+		assert.Contains(t, rest, "* BYE ")
+		a.c.Close()
+		leak()
+		stillServes(t, ts, "INBOX", 0)
+	})
+}
