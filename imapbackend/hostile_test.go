@@ -816,3 +816,45 @@ func TestHostileDeleteWhileIdle(t *testing.T) {
 		stillServes(t, ts, "INBOX", 0)
 	})
 }
+
+// TestHostilePipelinedAppends: 100 APPENDs with non-synchronizing
+// literals (RFC 7888) in one write, the last one cut short, then the
+// client goes away: every complete message is stored whole, each with
+// its OK, and the cut one is not.
+func TestHostilePipelinedAppends(t *testing.T) {
+	forEachStoreOpts(t, Options{InsecureAuth: true}, func(t *testing.T, ts *testServer) {
+		rc := hostileRaw(t, ts.addr)
+		rc.login()
+		var b strings.Builder
+		const n = 100
+		for i := range n {
+			m := fmt.Sprintf("Subject: p%d\r\n\r\n%s\r\n", i, strings.Repeat("b", i*37))
+			fmt.Fprintf(&b, "P%d APPEND INBOX {%d+}\r\n%s\r\n", i, len(m), m)
+		}
+		b.WriteString("CUT APPEND INBOX {500+}\r\nSubject: cut\r\n\r\n")
+		rc.write(b.String())
+		require.NoError(t, rc.c.(*net.TCPConn).CloseWrite())
+		out := rc.readToEOF()
+		assert.Equal(t, n, strings.Count(out, " OK [APPENDUID "), out)
+		assert.NotContains(t, out, "CUT OK")
+
+		c := ts.dial(t, nil)
+		_, err := c.Select("INBOX", nil).Wait()
+		require.NoError(t, err)
+		var all imap.SeqSet
+		all.AddRange(1, n)
+		msgs, err := c.Fetch(all, &imap.FetchOptions{
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		}).Collect()
+		require.NoError(t, err)
+		require.Len(t, msgs, n)
+		for i, m := range msgs {
+			want := fmt.Sprintf("Subject: p%d\r\n\r\n%s\r\n", i, strings.Repeat("b", i*37))
+			require.Len(t, m.BodySection, 1)
+			for _, body := range m.BodySection {
+				assert.Equal(t, want, string(body.Bytes), "message %d", i+1)
+			}
+		}
+		stillServes(t, ts, "INBOX", n)
+	})
+}
