@@ -103,7 +103,7 @@ func goroutines(t *testing.T) func() {
 		var n int
 		ok := assert.Eventually(t, func() bool {
 			n = runtime.NumGoroutine()
-			return n <= base+2
+			return n <= base+3
 		}, waitFor, 20*time.Millisecond)
 		if !ok {
 			buf := make([]byte, 1<<20)
