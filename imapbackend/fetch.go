@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/mailblocks/mailblocks/store"
@@ -317,14 +319,23 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, sel *selected, i int, o *i
 			if err != nil {
 				return err
 			}
-			binaries[k] = imapserver.ExtractBinarySection(bytes.NewReader(raw), item)
+			b, err := binarySection(raw, item.Part)
+			if err != nil {
+				return err
+			}
+			sec := bytesSection(b, item.Partial)
+			binaries[k] = sec.data
 		}
 		for k, item := range o.BinarySectionSize {
 			raw, err := r.bytes()
 			if err != nil {
 				return err
 			}
-			binSizes[k] = imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), item)
+			b, err := binarySection(raw, item.Part)
+			if err != nil {
+				return err
+			}
+			binSizes[k] = uint32(len(b))
 		}
 		r.save()
 	}
@@ -432,6 +443,49 @@ func (r *msgReader) section(item *imap.FetchItemBodySection) (section, error) {
 	}
 	b := imapserver.ExtractBodySection(bytes.NewReader(raw), item)
 	return section{data: b, size: int64(len(b))}, nil
+}
+
+// errUnknownCTE is RFC 3516 section 4.3's answer to BINARY of a part the
+// server cannot decode.
+var errUnknownCTE = imapNo(imap.ResponseCodeUnknownCTE, "Cannot decode the Content-Transfer-Encoding of this part")
+
+// binarySection returns the part of raw named by part with its
+// Content-Transfer-Encoding undone (RFC 3516 BINARY), the whole message's
+// header first when part is empty. Only the transfer encoding is undone,
+// not the charset: go-imap's ExtractBinarySection also converts text
+// parts to UTF-8, and answers an empty part for every charset it does
+// not know (ISO-8859-1 among them without go-message/charset), for an
+// unknown transfer encoding and for content that does not decode, which
+// a client would take for the content. Those last two are errUnknownCTE.
+func binarySection(raw []byte, part []int) ([]byte, error) {
+	spec, bodySpec := imap.PartSpecifierMIME, imap.PartSpecifierNone
+	if len(part) == 0 {
+		spec, bodySpec = imap.PartSpecifierHeader, imap.PartSpecifierText
+	}
+	h := imapserver.ExtractBodySection(bytes.NewReader(raw), &imap.FetchItemBodySection{Part: part, Specifier: spec})
+	body := imapserver.ExtractBodySection(bytes.NewReader(raw), &imap.FetchItemBodySection{Part: part, Specifier: bodySpec})
+	th, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
+	if err != nil {
+		return nil, errUnknownCTE
+	}
+	hdr := gomessage.Header{Header: th.Copy()}
+	decoded := body
+	// RFC 2045 6.4: a multipart entity is not encoded (go-message ignores
+	// a Content-Transfer-Encoding there too).
+	if mt, _, _ := hdr.ContentType(); !strings.HasPrefix(mt, "multipart/") {
+		hdr.Del("Content-Type") // so that go-message leaves the charset alone
+		e, err := gomessage.New(hdr, bytes.NewReader(body))
+		if err != nil {
+			return nil, errUnknownCTE
+		}
+		if decoded, err = io.ReadAll(e.Body); err != nil {
+			return nil, errUnknownCTE
+		}
+	}
+	if len(part) == 0 {
+		return append(h[:len(h):len(h)], decoded...), nil
+	}
+	return decoded, nil
 }
 
 func bytesSection(b []byte, p *imap.SectionPartial) section {

@@ -858,3 +858,57 @@ func TestHostilePipelinedAppends(t *testing.T) {
 		stillServes(t, ts, "INBOX", n)
 	})
 }
+
+// TestHostileBinaryUndecodable: BINARY of a part whose
+// Content-Transfer-Encoding is unknown or whose content does not decode
+// is NO [UNKNOWN-CTE] (RFC 3516 4.2), not an empty part that a client
+// would take for the content.
+func TestHostileBinaryUndecodable(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	ts.deliver(t, "INBOX", crlf("Subject: a\nContent-Transfer-Encoding: base64\n\n!!!!not base64 at all\n"))
+	ts.deliver(t, "INBOX", crlf("Subject: b\nContent-Transfer-Encoding: x-weird\n\nabc\n"))
+	ts.deliver(t, "INBOX", crlf("Subject: c\nContent-Transfer-Encoding: base64\n\naGVs\nbG8=\n"))
+	ts.deliver(t, "INBOX", crlf("Subject: d\nContent-Transfer-Encoding: base64\n\n\n"))
+	ts.deliver(t, "INBOX", crlf(`Subject: e
+Content-Type: multipart/mixed; boundary=x
+
+--x
+Content-Transfer-Encoding: base64
+
+*** broken ***
+--x
+Content-Transfer-Encoding: quoted-printable
+
+caf=C3=A9
+--x
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable
+
+caf=E9
+--x--
+`))
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "EXAMINE INBOX")
+	for _, cmd := range []string{"FETCH 1 BINARY[1]", "FETCH 1 BINARY.SIZE[1]", "FETCH 1 BINARY[]",
+		"FETCH 2 BINARY[1]", "FETCH 2 BINARY.SIZE[]", "FETCH 5 BINARY[1]", "UID FETCH 5 BINARY.PEEK[1]<0.3>"} {
+		rc.want("NO [UNKNOWN-CTE]", cmd)
+	}
+	for _, tc := range []struct{ cmd, want string }{
+		{"FETCH 3 BINARY[1]", "* 3 FETCH (UID 3 BINARY[1] ~{5}"},
+		{"FETCH 3 BINARY.SIZE[1]", "* 3 FETCH (UID 3 BINARY.SIZE[1] 5)"},
+		{"FETCH 4 BINARY[1]", "* 4 FETCH (UID 4 BINARY[1] ~{0}"},
+		{"FETCH 5 BINARY[2]", "* 5 FETCH (UID 5 BINARY[2] ~{5}"},
+		{"FETCH 5 BINARY[3]", "* 5 FETCH (UID 5 BINARY[3] ~{4}"},
+		{"FETCH 5 BINARY.SIZE[3]", "* 5 FETCH (UID 5 BINARY.SIZE[3] 4)"},
+		{"FETCH 5 BINARY[4]", "* 5 FETCH (UID 5 BINARY[4] ~{0}"},
+		{"FETCH 5 BINARY[3]<1.2>", "* 5 FETCH (UID 5 BINARY[3] ~{2}"}, // go-imap omits the <1>
+		{"FETCH 3 BINARY[]", "* 3 FETCH (UID 3 BINARY[] ~{54}"},
+		{"FETCH 1 BODY.PEEK[1]", "* 1 FETCH (UID 1 BODY[1] {23}"},
+		{"FETCH 2 BODY.PEEK[TEXT]", "* 2 FETCH (UID 2 BODY[TEXT] {5}"},
+	} {
+		un := rc.want("OK", tc.cmd)
+		require.NotEmpty(t, un, tc.cmd)
+		assert.Equal(t, tc.want, un[0], tc.cmd)
+	}
+}

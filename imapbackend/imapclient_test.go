@@ -592,12 +592,20 @@ func TestBrokenMessages(t *testing.T) {
 	require.NoError(t, err)
 	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{
 		Envelope: true, BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-		BodySection:       []*imap.FetchItemBodySection{{Part: []int{1}, Peek: true}, {Part: []int{1, 1}, Peek: true}},
-		BinarySection:     []*imap.FetchItemBinarySection{{Part: []int{1}, Peek: true}},
-		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+		BodySection: []*imap.FetchItemBodySection{{Part: []int{1}, Peek: true}, {Part: []int{1, 1}, Peek: true}},
 	}).Collect()
 	require.NoError(t, err)
 	assert.Len(t, msgs, 5)
+	binary := &imap.FetchOptions{
+		BinarySection:     []*imap.FetchItemBinarySection{{Part: []int{1}, Peek: true}},
+		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+	}
+	msgs, err = c.Fetch(imap.SeqSet{{Start: 1, Stop: 4}}, binary).Collect()
+	require.NoError(t, err)
+	assert.Len(t, msgs, 4)
+	// RFC 3516 4.3: BINARY of an unknown transfer encoding fails.
+	_, err = c.Fetch(imap.SeqSetNum(5), binary).Collect()
+	require.ErrorContains(t, err, "UNKNOWN-CTE")
 	msgs, err = c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{}}).Collect()
 	require.NoError(t, err)
 	assert.Len(t, msgs, 5)
