@@ -912,3 +912,34 @@ caf=E9
 		assert.Equal(t, tc.want, un[0], tc.cmd)
 	}
 }
+
+// TestHostileSearchUnknownCharset: a text part in a charset go-message
+// cannot convert (ISO-8859-1 without go-message/charset) is still
+// searched after its transfer encoding is undone, and so are the parts
+// after it.
+func TestHostileSearchUnknownCharset(t *testing.T) {
+	ts := newTestServer(t, Options{InsecureAuth: true})
+	ts.deliver(t, "INBOX", crlf(`Subject: latin
+Content-Type: multipart/mixed; boundary=x
+
+--x
+Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable
+
+h=E9llo wor=
+ld
+--x
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64
+
+Z2lyYWZmZQ==
+--x--
+`))
+	rc := hostileRaw(t, ts.addr)
+	rc.login()
+	rc.want("OK", "EXAMINE INBOX")
+	assert.Equal(t, []string{"* SEARCH 1"}, rc.want("OK", "SEARCH BODY world"))
+	assert.Equal(t, []string{"* SEARCH 1"}, rc.want("OK", "SEARCH BODY giraffe"))
+	assert.Equal(t, []string{"* SEARCH 1"}, rc.want("OK", "SEARCH TEXT giraffe"))
+	assert.Equal(t, []string{"* SEARCH"}, rc.want("OK", "SEARCH BODY zebra"))
+}

@@ -276,8 +276,11 @@ func matchEntity(e *gomessage.Entity, needle []byte, withHeader bool) bool {
 	}
 	if mr := e.MultipartReader(); mr != nil {
 		for {
-			p, err := mr.NextPart()
-			if err != nil {
+			// An unknown charset or transfer encoding still gives a
+			// readable part (raw octets), as for the top-level entity;
+			// only the end of the parts or a malformed one gives none.
+			p, _ := mr.NextPart()
+			if p == nil {
 				return false
 			}
 			if matchEntity(p, needle, withHeader) {
