@@ -108,7 +108,14 @@ func (b *Backend) Caps() imap.CapSet {
 		imap.CapNamespace, imap.CapUIDPlus, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapMove, imap.CapStatusSize,
 		imap.CapBinary, imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
-		imap.CapLiteralPlus,
+		// Not LITERAL+ (RFC 7888): when go-imap refuses a non-synchronising
+		// literal (over APPENDLIMIT, or over 4096 bytes in other commands) it
+		// answers NO/BAD but does not consume the literal, so its bytes
+		// would be read as commands. With only LITERAL- (advertised by
+		// go-imap), a compliant client sends non-synchronising literals of
+		// at most 4096 bytes, which are never refused; larger ones are
+		// synchronising and refused before the client sends them. A
+		// message a client appends can thus never be run as commands.
 	} {
 		caps[c] = struct{}{}
 	}

@@ -15,7 +15,8 @@
 // LIST-STATUS (RFC 5819), CHILDREN (RFC 3348), SPECIAL-USE and
 // CREATE-SPECIAL-USE (RFC 6154); STATUS=SIZE (RFC 8438); BINARY (RFC 3516);
 // APPENDLIMIT (RFC 7889); UNSELECT (RFC 3691); UTF8=ACCEPT (RFC 6855);
-// LITERAL+ (RFC 7888). Over-quota APPEND, COPY and MOVE fail with
+// LITERAL- but not LITERAL+ (RFC 7888; see Backend.Caps for why).
+// Over-quota APPEND, COPY and MOVE fail with
 // [OVERQUOTA] (RFC 9208 / RFC 5530).
 //
 // A session keeps its own view of the selected folder (UIDs, flags, sizes,
