@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailblocks/mailblocks/store"
@@ -96,6 +97,9 @@ type Server struct {
 	locked    map[string]bool // users whose maildrop is locked
 	closing   bool
 	doneCh    chan struct{} // closed when the last session ends during shutdown
+	// draining is set by Shutdown: sessions end when they wait for their
+	// next command.
+	draining atomic.Bool
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -255,17 +259,27 @@ func (s *Server) stopAccepting() {
 }
 
 // Shutdown stops accepting connections, closes the sessions that have not
-// logged in (they hold nothing), and waits for the others to end (clients
-// finish with QUIT, or time out). If ctx is done first, the remaining
-// sessions are closed as by Close (without the UPDATE state, so their
-// deletions are not applied) and ctx's error is returned.
+// logged in (they hold nothing), and ends the logged-in ones as soon as they
+// wait for their next command: a command in progress, such as a long RETR,
+// completes first, and pipelined commands already received are
+// answered. Those sessions end without the UPDATE state (RFC 1939 6), as
+// when a client loses its connection: their deletions are not applied and
+// every message stays in the maildrop, so nothing is lost; Dovecot's
+// shutdown_clients does the same. Shutdown returns when every session has
+// ended; if ctx is done first, the remaining sessions are closed as by
+// Close and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
+	s.draining.Store(true)
 	s.mu.Lock()
 	for sess := range s.sessions {
 		if !sess.loggedIn.Load() {
 			sess.conn.Close()
+			continue
 		}
+		// Wake a session blocked reading its next command; see the
+		// matching check after SetReadDeadline in session.serve.
+		sess.conn.SetReadDeadline(time.Now())
 	}
 	if len(s.sessions) == 0 {
 		s.mu.Unlock()

@@ -117,6 +117,13 @@ func (s *session) serve(ctx context.Context) {
 
 	for {
 		s.c.SetReadDeadline(time.Now().Add(s.srv.opts.Timeout))
+		// Checked after setting the deadline: Shutdown sets draining
+		// before it moves the deadline to now, so either this sees it or
+		// the read below returns at once.
+		if s.srv.draining.Load() && !s.commandWaiting() {
+			s.logger.Info("pop3: session ended by shutdown", "user", s.user)
+			return
+		}
 		line, err := readLine(s.r, maxCommandLine)
 		if errors.Is(err, errLineTooLong) {
 			s.srv.trace(s.id, "C", "<line too long>")
@@ -128,7 +135,9 @@ func (s *session) serve(ctx context.Context) {
 		}
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if s.srv.draining.Load() {
+				s.logger.Info("pop3: session ended by shutdown", "user", s.user)
+			} else if errors.As(err, &ne) && ne.Timeout() {
 				s.logger.Info("pop3: inactivity timeout", "user", s.user)
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.logger.Info("pop3: read", "err", err)

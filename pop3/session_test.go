@@ -166,26 +166,25 @@ func TestTraceAndLog(t *testing.T) {
 // TestShutdownWaitsForQuit: Shutdown refuses new connections and closes
 // sessions that have not logged in, but lets a logged-in session finish
 // and apply its deletions.
-func TestShutdownWaitsForQuit(t *testing.T) {
+// TestShutdownEndsIdleSessions: Shutdown ends a logged-in session that is
+// waiting for a command, without UPDATE (its DELE is not applied), and
+// returns without waiting for the client.
+func TestShutdownEndsIdleSessions(t *testing.T) {
 	st := threeMessages(t)
 	srv, addr := startServer(t, st, testOptions())
 	c := dialRaw(t, addr)
 	c.prefix("+OK ")
-	c.send("USER u", "PASS pw")
-	c.expect("+OK send PASS", "+OK maildrop locked and ready")
+	c.send("USER u", "PASS pw", "DELE 1")
+	c.expect("+OK send PASS", "+OK maildrop locked and ready", "+OK message 1 deleted")
 
 	idle := dialRaw(t, addr)
 	idle.prefix("+OK ")
 	idle.cmd("USER u", "+OK send PASS")
 
-	done := make(chan error, 1)
-	go func() { done <- srv.Shutdown(testContext(t)) }()
-	// The session that has not logged in is closed at once.
+	require.NoError(t, srv.Shutdown(testContext(t)))
 	idle.expectEOF()
-	c.cmd("DELE 1", "+OK message 1 deleted")
-	c.cmd("QUIT", "+OK pop.test POP3 server signing off (2 messages left)")
-	require.NoError(t, <-done)
-	assert.Len(t, st.inbox(t, "u@example.org"), 2)
+	c.expectEOF()
+	assert.Len(t, st.inbox(t, "u@example.org"), 3, "a session ended by shutdown deletes nothing")
 	_, err := Dial(testContext(t), addr, ClientOptions{})
 	require.Error(t, err, "no longer accepting")
 }
