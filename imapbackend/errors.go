@@ -56,6 +56,8 @@ func (s *session) mapError(op string, err error, tryCreate bool) error {
 		return imapNo(imap.ResponseCodeOverQuota, "Quota exceeded")
 	case errors.Is(err, store.ErrNoSuchMessage):
 		return imapNo(imap.ResponseCodeNonExistent, "Message no longer exists")
+	case errors.Is(err, store.ErrLimit):
+		return imapNo(imap.ResponseCodeLimit, "Server limit reached")
 	case errors.Is(err, context.Canceled):
 		return imapNo(imap.ResponseCodeUnavailable, "Session closing")
 	}

@@ -36,6 +36,7 @@ func TestMapError(t *testing.T) {
 		{fmt.Errorf("deliver: %w", store.ErrOverQuota), false, imap.ResponseCodeOverQuota},
 		{store.ErrNoSuchMessage, false, imap.ResponseCodeNonExistent},
 		{imapNo(imap.ResponseCodeLimit, "x"), false, imap.ResponseCodeLimit},
+		{fmt.Errorf("maildir: too many keywords: %w", store.ErrLimit), false, imap.ResponseCodeLimit},
 		{errors.New("disk on fire"), false, imap.ResponseCodeServerBug},
 	}
 	for _, tc := range cases {
@@ -122,4 +123,27 @@ func TestPollWithoutEvents(t *testing.T) {
 	require.NoError(t, c.Noop().Wait())
 	exists, _, _ = u.snapshot()
 	assert.Equal(t, []uint32{1}, exists)
+}
+
+// TestKeywordLimit: a maildir folder holds at most 26 keywords; the 27th
+// is refused with NO [LIMIT] and the message keeps its flags.
+func TestKeywordLimit(t *testing.T) {
+	ts := newTestServerStore(t, newMaildirStore(t), Options{})
+	ts.deliver(t, "INBOX", msgPlain)
+	c := ts.dial(t, nil)
+	_, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	var kw []imap.Flag
+	for i := 0; i < 26; i++ {
+		kw = append(kw, imap.Flag(fmt.Sprintf("$kw%d", i)))
+	}
+	require.NoError(t, c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: kw}, nil).Close())
+	err = c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{"$one-too-many"}}, nil).Close()
+	var ie *imap.Error
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, imap.ResponseCodeLimit, ie.Code)
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Len(t, msgs[0].Flags, 26)
 }

@@ -25,6 +25,10 @@ var (
 	ErrBadName = errors.New("store: invalid name")
 	// ErrNotPermitted: an operation the model forbids (deleting INBOX…).
 	ErrNotPermitted = errors.New("store: operation not permitted")
+	// ErrLimit: an implementation limit was reached (e.g. the number of
+	// distinct keywords a maildir folder can hold). IMAP reports it as
+	// NO [LIMIT] (RFC 5530).
+	ErrLimit = errors.New("store: implementation limit reached")
 	// ErrOverQuota: the mailbox is full. It is a *mailblocks.Error 552 5.2.2,
 	// so that SMTP reports it as is and IMAP maps it to [OVERQUOTA].
 	ErrOverQuota = mailblocks.ErrMailboxFull.WithMessage("Mailbox full: quota exceeded")

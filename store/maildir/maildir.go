@@ -84,8 +84,9 @@ var (
 )
 
 // ErrTooManyKeywords: a folder can hold at most 26 distinct keywords, one
-// per letter a–z in maildir file names (the Dovecot convention).
-var ErrTooManyKeywords = errors.New("maildir: too many keywords")
+// per letter a–z in maildir file names (the Dovecot convention). It
+// matches store.ErrLimit with errors.Is.
+var ErrTooManyKeywords = fmt.Errorf("maildir: too many keywords: %w", store.ErrLimit)
 
 const (
 	directoryFile = "directory.json"
