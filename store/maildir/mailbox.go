@@ -292,6 +292,9 @@ func (mb *mailbox) RenameFolder(ctx context.Context, from, to string) error {
 	if _, err := os.Stat(filepath.Join(mb.folderPath(from), "cur")); err != nil {
 		return fmt.Errorf("maildir: rename %s: %w", from, store.ErrNoSuchFolder)
 	}
+	if from != store.Inbox && strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("maildir: rename %s under itself (%s): %w", from, to, store.ErrNotPermitted)
+	}
 	if _, err := os.Stat(mb.folderPath(to)); err == nil {
 		return fmt.Errorf("maildir: rename to %s: %w", to, store.ErrFolderExists)
 	}

@@ -283,7 +283,7 @@ func (m *mailboxHandle) RenameFolder(ctx context.Context, from, to string) error
 		return fmt.Errorf("memstore: rename %s: %w", src, store.ErrNoSuchFolder)
 	case b.folders[dst] != nil:
 		return fmt.Errorf("memstore: rename %s to %s: %w", src, dst, store.ErrFolderExists)
-	case dst == src || strings.HasPrefix(dst, src+"/"):
+	case dst == src || (src != store.Inbox && strings.HasPrefix(dst, src+"/")):
 		return fmt.Errorf("memstore: rename %s into itself (%s): %w", src, dst, store.ErrNotPermitted)
 	}
 	if src == store.Inbox {

@@ -125,6 +125,11 @@ func (r *runner) folders(t *testing.T) {
 		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "New", "Other"), store.ErrFolderExists)
 		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "New", "INBOX"), store.ErrFolderExists)
 		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "Missing", "X"), store.ErrNoSuchFolder)
+		// A folder cannot become its own descendant (Dovecot: "Can't
+		// rename mailbox under itself").
+		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "New", "New/Deeper"), store.ErrNotPermitted)
+		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "New", "New/Child/X"), store.ErrNotPermitted)
+		assert.Contains(t, f.folderNames(mb), "New/Child/Grandchild", "nothing moved")
 		require.NoError(t, mb.RenameFolder(f.ctx, "New/Child", "Top/Moved"), "parents of the target are created")
 		assert.Contains(t, f.folderNames(mb), "Top/Moved/Grandchild")
 	})
@@ -139,6 +144,9 @@ func (r *runner) folders(t *testing.T) {
 		before := f.status(inbox)
 
 		require.NoError(t, mb.RenameFolder(f.ctx, "INBOX", "Old Mail"))
+		// INBOX is the exception: renaming it moves its messages, so a
+		// child of INBOX is a fine destination.
+		require.NoError(t, mb.RenameFolder(f.ctx, "INBOX", "INBOX/Older"))
 		// RFC 3501 6.3.5: messages move to the new folder, INBOX stays
 		// (empty), its inferiors are unaffected.
 		names := f.folderNames(mb)
