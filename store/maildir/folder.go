@@ -296,27 +296,17 @@ func (f *folder) reconcile(ctx context.Context, listing map[string]diskFile) err
 		f.byBase[e.base] = e
 		events = append(events, store.Event{Kind: store.EventMessageAdded, Folder: f.name, UID: e.uid})
 	}
-	// Drop dead entries from memory, move new/ to cur/.
-	live := f.entries[:0]
+	// Move new/ to cur/, then drop dead entries from memory.
 	for _, e := range f.entries {
-		if e.loc == 0 {
-			delete(f.byBase, e.base)
-			continue
-		}
 		if e.loc == 'n' {
 			from := filepath.Join(f.path, e.rel())
 			if err := os.Rename(from, filepath.Join(f.path, "cur", e.base+":2,"+e.info)); err == nil {
 				e.setCur(e.info)
 			}
 		}
-		live = append(live, e)
 	}
-	clear(f.entries[len(live):])
-	f.entries = live
-	if dead := f.idxLines - len(f.entries); dead > 1000 && dead > len(f.entries)/2 {
-		if err := f.rewriteIndex(true); err != nil {
-			return err
-		}
+	if err := f.dropDead(); err != nil {
+		return err
 	}
 	if f.scanned {
 		// The first scan of a Store only learns the folder; what it

@@ -257,9 +257,9 @@ func (h *handle) Expunge(ctx context.Context, uids []store.UID) ([]store.UID, er
 	if err := f.syncLocked(ctx, false); err != nil {
 		return nil, err
 	}
-	sel := f.selectUIDs(uids)
-	if uids == nil {
-		sel = f.entries
+	sel := f.entries
+	if uids != nil {
+		sel = f.selectUIDs(uids)
 	}
 	var removed []store.UID
 	retry := false
