@@ -339,7 +339,7 @@ func (f *folder) readKeywords() error {
 		return fmt.Errorf("maildir: %w", err)
 	}
 	kw := make([]string, 26)
-	max := 0
+	used := 0
 	for _, line := range strings.Split(string(data), "\n") {
 		n, name, ok := strings.Cut(line, " ")
 		i, err := strconv.Atoi(n)
@@ -347,17 +347,10 @@ func (f *folder) readKeywords() error {
 			continue
 		}
 		kw[i] = name
-		max = max1(max, i+1)
+		used = max(used, i+1)
 	}
-	f.keywords, f.kwStamp, f.flagCache = kw[:max], st, nil
+	f.keywords, f.kwStamp, f.flagCache = kw[:used], st, nil
 	return nil
-}
-
-func max1(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // keywordLetter returns the letter of keyword kw, allocating one (and

@@ -418,17 +418,17 @@ func (s *Store) Deliver(ctx context.Context, user string, r io.Reader, opts stor
 	if err != nil {
 		return 0, err
 	}
-	name := store.Inbox
+	// A folder that is not there means INBOX (store.DeliverOptions).
+	var f *folder
 	if opts.Folder != "" {
 		if n, err := checkFolderName(opts.Folder); err == nil {
-			if _, err := mb.folderState(n); err == nil {
-				name = n
-			}
+			f, _ = mb.folderState(n)
 		}
 	}
-	f, err := mb.folderState(name)
-	if err != nil {
-		return 0, err
+	if f == nil {
+		if f, err = mb.folderState(store.Inbox); err != nil {
+			return 0, err
+		}
 	}
 	return f.add(ctx, r, opts.Flags, opts.Date)
 }
