@@ -21,6 +21,7 @@ import (
 
 	"github.com/mailblocks/mailblocks"
 	"github.com/mailblocks/mailblocks/internal/testutil"
+	"github.com/mailblocks/mailblocks/store"
 )
 
 // lmtpRecorder answers per recipient: bob's mailbox is broken.
@@ -647,4 +648,57 @@ func TestLMTPStatusesAllWritten(t *testing.T) {
 		assert.True(t, strings.HasPrefix(s.reply()[0], "552 5.2.2"))
 	}
 	s.expect("NOOP", "250")
+}
+
+// authFunc is an Authenticator made of a function.
+type authFunc func(ctx context.Context, user, pass string) (string, error)
+
+func (f authFunc) Authenticate(ctx context.Context, user, pass string) (string, error) {
+	return f(ctx, user, pass)
+}
+
+func TestAuthTemporaryFailure(t *testing.T) {
+	// An Authenticator that cannot answer now (a 4xx *mailblocks.Error or
+	// an unclassified error) gets a temporary reply, and the attempt does
+	// not count as a failure towards the lockout; a 5xx is bad
+	// credentials.
+	tests := []struct {
+		name    string
+		err     error
+		want    string
+		failure bool
+	}{
+		{"temporary reply", &mailblocks.Error{Code: 454, Enhanced: mailblocks.EnhancedCode{4, 7, 0}, Message: "Try later"}, "454 4.7.0", false},
+		{"unclassified", errors.New("database down"), "451 4.3.0", false},
+		{"bad credentials", store.ErrAuthFailed, "535 5.7.8", true},
+		{"permanent reply", mailblocks.ErrAuthFailed.WithMessage("No"), "535 5.7.8", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions(t, newRecorder())
+			opts.AllowInsecureAuth = true
+			opts.MaxAuthFailures = 1
+			opts.Authenticator = authFunc(func(context.Context, string, string) (string, error) { return "", tt.err })
+			var mu sync.Mutex
+			failures := 0
+			opts.OnEvent = func(e Event) {
+				if e.Kind == EventAuthFailure {
+					mu.Lock()
+					failures++
+					mu.Unlock()
+				}
+			}
+			_, addr := start(t, opts, Submission)
+			s := dial(t, addr)
+			s.greet()
+			s.expect("AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==", tt.want)
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.failure {
+				assert.Equal(t, 1, failures)
+			} else {
+				assert.Zero(t, failures)
+			}
+		})
+	}
 }

@@ -369,8 +369,11 @@ func (s *session) authenticate(username, password string) error {
 	user, err := cfg.Authenticator.Authenticate(c.ctx, username, password)
 	if err != nil {
 		var me *mailblocks.Error
-		if !errors.As(err, &me) && !errors.Is(err, store.ErrAuthFailed) {
-			// A broken password database is not the user's fault.
+		isReply := errors.As(err, &me)
+		if isReply && me.Temporary() || !isReply && !errors.Is(err, store.ErrAuthFailed) {
+			// A broken password database, or an Authenticator that
+			// says so with a 4xx (RFC 4954 6: 454 4.7.0), is not the
+			// user's fault: no 535, no step towards the lockout.
 			return c.smtpErr("auth", err)
 		}
 		return s.authFail(username, mailblocks.ErrAuthFailed)
