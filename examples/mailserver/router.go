@@ -31,17 +31,11 @@ type router struct {
 // Handle routes one message. The body is spooled once to a temporary file,
 // then read once per local mailbox and once for the queue.
 func (r *router) Handle(ctx context.Context, env *mailblocks.Envelope, body io.Reader) error {
-	f, err := os.CreateTemp(r.spoolDir, "incoming-*")
+	f, err := r.spool(body)
 	if err != nil {
-		return fmt.Errorf("router: spool: %w", err)
+		return err
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	if _, err := io.Copy(f, body); err != nil {
-		return fmt.Errorf("router: spool: %w", err)
-	}
+	defer removeSpooled(f)
 	statuses := r.route(ctx, env, f, true)
 	// SMTP has one reply for the whole DATA: any temporary failure makes the
 	// client retry everything (a local mailbox may then get a duplicate,
@@ -64,23 +58,40 @@ func (r *router) Handle(ctx context.Context, env *mailblocks.Envelope, body io.R
 
 // HandleLMTP routes one message and reports per recipient (RFC 2033).
 func (r *router) HandleLMTP(ctx context.Context, env *mailblocks.Envelope, body io.Reader) []error {
-	f, err := os.CreateTemp(r.spoolDir, "incoming-*")
-	if err == nil {
-		defer func() {
-			f.Close()
-			os.Remove(f.Name())
-		}()
-		_, err = io.Copy(f, body)
-	}
+	f, err := r.spool(body)
 	if err != nil {
 		errs := make([]error, len(env.Recipients))
 		for i := range errs {
-			errs[i] = fmt.Errorf("router: spool: %w", err)
+			errs[i] = err
 		}
 		return errs
 	}
+	defer removeSpooled(f)
 	return r.route(ctx, env, f, false)
 }
+
+// spool copies body to a temporary file in the spool directory, from
+// which route reads it once per copy. The caller removes it with
+// removeSpooled; files left by a crash are removed at the next start.
+func (r *router) spool(body io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp(r.spoolDir, spoolPattern)
+	if err != nil {
+		return nil, fmt.Errorf("router: spool: %w", err)
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		removeSpooled(f)
+		return nil, fmt.Errorf("router: spool: %w", err)
+	}
+	return f, nil
+}
+
+func removeSpooled(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// spoolPattern names the router's temporary files (os.CreateTemp).
+const spoolPattern = "incoming-*"
 
 // route delivers the spooled message and returns one error per recipient
 // of env. With allOrNothing (SMTP, one reply for the whole message), a

@@ -73,7 +73,7 @@ func newMailServer(ctx context.Context, cfg *Config, log *slog.Logger) (*mailSer
 	}
 	// Files left in the spool by a crash belong to messages that were never
 	// acknowledged (the client will send them again): remove them.
-	if leftovers, err := filepath.Glob(filepath.Join(spool, "incoming-*")); err == nil {
+	if leftovers, err := filepath.Glob(filepath.Join(spool, spoolPattern)); err == nil {
 		for _, f := range leftovers {
 			os.Remove(f)
 		}
