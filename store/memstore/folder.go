@@ -106,11 +106,7 @@ func (h *folderHandle) Append(ctx context.Context, r io.Reader, flags []string, 
 		return 0, err
 	}
 	defer h.m.b.mu.Unlock()
-	b := h.m.b
-	if q.Exceeded(b.bytes, b.msgs, int64(len(body)), 1) {
-		return 0, store.ErrOverQuota
-	}
-	return b.add(h.f, body, nf, date), nil
+	return h.m.b.addWithin(q, h.f, body, nf, date)
 }
 
 func (h *folderHandle) SetFlags(ctx context.Context, uids []store.UID, op store.FlagOp, flags []string) ([]store.MessageInfo, error) {

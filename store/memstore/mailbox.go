@@ -111,6 +111,15 @@ func (b *mailbox) add(f *folder, body []byte, flags []string, date time.Time) st
 	return uid
 }
 
+// addWithin adds a delivered or appended message unless it would take the
+// mailbox over quota q. b.mu is held.
+func (b *mailbox) addWithin(q store.Quota, f *folder, body []byte, flags []string, date time.Time) (store.UID, error) {
+	if q.Exceeded(b.bytes, b.msgs, int64(len(body)), 1) {
+		return 0, fmt.Errorf("memstore: add to %s of %s: %w", f.name, b.user, store.ErrOverQuota)
+	}
+	return b.add(f, body, flags, date), nil
+}
+
 // notify sends ev to every watcher without blocking. b.mu is held. When a
 // watcher's buffer is full the event is dropped: the buffer then holds
 // events the receiver has not read yet, so it still wakes up after this

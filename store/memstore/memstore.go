@@ -198,10 +198,7 @@ func (s *Store) Deliver(ctx context.Context, user string, r io.Reader, opts stor
 	if f == nil {
 		f = b.folders[store.Inbox]
 	}
-	if q.Exceeded(b.bytes, b.msgs, int64(len(body)), 1) {
-		return 0, store.ErrOverQuota
-	}
-	return b.add(f, body, flags, date), nil
+	return b.addWithin(q, f, body, flags, date)
 }
 
 // CheckQuota implements store.QuotaChecker. It is advisory: Deliver
