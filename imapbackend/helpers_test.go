@@ -1,10 +1,8 @@
 package imapbackend
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -176,11 +174,3 @@ inner body with zebra
 --XYZ--
 `)
 )
-
-func readAll(t testing.TB, r io.Reader) string {
-	b, err := io.ReadAll(r)
-	require.NoError(t, err)
-	return string(b)
-}
-
-var _ = bytes.NewReader

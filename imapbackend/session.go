@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,28 +160,8 @@ func (s *session) startWatch() {
 	}()
 }
 
+// sameFolder compares folder names, INBOX case-insensitively (RFC 3501
+// 5.1).
 func sameFolder(a, b string) bool {
-	if a == b {
-		return true
-	}
-	return len(a) == 5 && len(b) == 5 && equalFoldASCII(a, "INBOX") && equalFoldASCII(b, "INBOX")
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return a == b || strings.EqualFold(a, "INBOX") && strings.EqualFold(b, "INBOX")
 }
