@@ -307,7 +307,7 @@ func (s *Server) serveConn(raw net.Conn, mode Mode) {
 // it (RFC 5321 3.1 allows 554 in place of 220; 421 is "try later").
 func (s *Server) refuse(c *conn, nc net.Conn, err error, checker string) {
 	defer nc.Close()
-	se := c.smtpErrBy("connect", checker, err)
+	se := c.reply("connect", checker, err, nil, true)
 	c.closeAfterWrite.Store(false) // we close ourselves; TLS needs several writes
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)

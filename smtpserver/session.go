@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -69,18 +70,15 @@ func (s *session) Logout() error {
 // MaxErrors, logs it and emits an event. A reply with code 421 closes the
 // connection after it is written (RFC 5321 3.8).
 func (c *conn) smtpErr(stage string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
-	return c.smtpErrBy(stage, "", err, env...)
-}
-
-func (c *conn) smtpErrBy(stage, checker string, err error, env ...*mailblocks.Envelope) *smtp.SMTPError {
 	var e *mailblocks.Envelope
 	if len(env) > 0 {
 		e = env[0]
 	}
-	return c.reply(stage, checker, err, e, true)
+	return c.reply(stage, "", err, e, true)
 }
 
-// reply is smtpErrBy; count is false for the per-recipient statuses of
+// reply is smtpErr naming the checker that refused (found in a
+// checkerError when empty); count is false for the per-recipient statuses of
 // LMTP, which must all be written: they neither count towards MaxErrors
 // nor close the connection.
 func (c *conn) reply(stage, checker string, err error, env *mailblocks.Envelope, count bool) *smtp.SMTPError {
@@ -393,10 +391,20 @@ func (s *session) authFail(username string, reply *mailblocks.Error) error {
 	}
 	n := c.authFailures.Add(1)
 	c.srv.event(Event{Kind: EventAuthFailure, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: "auth", User: username})
-	if d := min(cfg.AuthFailureDelay*timeDuration(n), maxAuthDelay); d > 0 {
+	if d := min(cfg.AuthFailureDelay*time.Duration(n), maxAuthDelay); d > 0 {
 		waitCtx(c.ctx, d)
 	}
 	return c.smtpErr("auth", reply)
+}
+
+// waitCtx sleeps for d or until ctx is done.
+func waitCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // loginServer is the server side of the LOGIN mechanism
@@ -411,13 +419,12 @@ type loginServer struct {
 func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
 	switch l.state {
 	case 0:
-		l.state = 1
-		if response == nil || len(response) == 0 {
+		if len(response) == 0 {
+			l.state = 1
 			return []byte("Username:"), false, nil
 		}
-		l.username = string(response)
-		l.state = 2
-		return []byte("Password:"), false, nil
+		// An initial response (RFC 4954 4) is the user name.
+		fallthrough
 	case 1:
 		l.username = string(response)
 		l.state = 2

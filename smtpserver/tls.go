@@ -1,11 +1,8 @@
 package smtpserver
 
-import (
-	"context"
-	"crypto/tls"
-	"time"
-)
+import "crypto/tls"
 
+// tlsVersion names a TLS version in the Received field.
 func tlsVersion(v uint16) string {
 	switch v {
 	case tls.VersionTLS10:
@@ -21,15 +18,3 @@ func tlsVersion(v uint16) string {
 }
 
 func tlsCipher(id uint16) string { return tls.CipherSuiteName(id) }
-
-func timeDuration(n int32) time.Duration { return time.Duration(n) }
-
-// waitCtx sleeps for d or until ctx is done.
-func waitCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
