@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -168,7 +167,7 @@ func (c *Cache) LookupTXT(ctx context.Context, name string) ([]string, Info, err
 
 // LookupPTR implements [Resolver].
 func (c *Cache) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, error) {
-	key := cacheKey{"PTR", ip.Unmap().WithZone("").String()}
+	key := cacheKey{"PTR", ptrAddr(ip)}
 	if v, info, err, ok := fromCache[string](c, key); ok {
 		return v, info, err
 	}
@@ -179,7 +178,7 @@ func (c *Cache) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, e
 
 // LookupTLSA implements [Resolver].
 func (c *Cache) LookupTLSA(ctx context.Context, port int, proto, host string) ([]TLSA, Info, error) {
-	key := cacheKey{"TLSA", "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)}
+	key := cacheKey{"TLSA", tlsaName(port, proto, host)}
 	if v, info, err, ok := fromCache[TLSA](c, key); ok {
 		return v, info, err
 	}

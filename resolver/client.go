@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -164,7 +163,7 @@ func (c *Client) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, 
 	}
 	// RFC 1035 3.5, RFC 3596 2.5; an IPv4-mapped IPv6 address is looked up
 	// as IPv4.
-	rev, err := dns.ReverseAddr(ip.Unmap().WithZone("").String())
+	rev, err := dns.ReverseAddr(ptrAddr(ip))
 	if err != nil {
 		return nil, Info{}, &Error{Kind: KindBadName, Type: "PTR", Name: ip.String(), Err: err}
 	}
@@ -181,7 +180,7 @@ func (c *Client) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, 
 
 // LookupTLSA implements [Resolver].
 func (c *Client) LookupTLSA(ctx context.Context, port int, proto, host string) ([]TLSA, Info, error) {
-	name := "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)
+	name := tlsaName(port, proto, host)
 	rrs, info, err := c.query(ctx, name, dns.TypeTLSA)
 	if err != nil {
 		return nil, info, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -121,7 +120,7 @@ func (m *Mock) LookupTXT(ctx context.Context, name string) ([]string, Info, erro
 // LookupPTR implements [Resolver].
 func (m *Mock) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, error) {
 	var out []string
-	key := ip.Unmap().WithZone("").String()
+	key := ptrAddr(ip)
 	info, err := m.lookup(ctx, "PTR", key, func(n string) bool {
 		v, ok := lookupMap(m.PTR, n)
 		for _, s := range v {
@@ -138,7 +137,7 @@ func (m *Mock) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, Info, er
 // LookupTLSA implements [Resolver].
 func (m *Mock) LookupTLSA(ctx context.Context, port int, proto, host string) ([]TLSA, Info, error) {
 	var out []TLSA
-	name := "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)
+	name := tlsaName(port, proto, host)
 	info, err := m.lookup(ctx, "TLSA", name, func(n string) bool {
 		v, ok := lookupMap(m.TLSA, n)
 		out = append(out, v...)

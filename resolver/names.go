@@ -2,7 +2,9 @@ package resolver
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +22,16 @@ func canonical(name string) string {
 	}
 	return name
 }
+
+// tlsaName is the owner name of the TLSA records of a service (RFC 6698
+// 3): "_<port>._<proto>.<host>".
+func tlsaName(port int, proto, host string) string {
+	return "_" + strconv.Itoa(port) + "._" + proto + "." + canonical(host)
+}
+
+// ptrAddr is the text form of ip that PTR lookups use: an IPv4-mapped
+// IPv6 address as IPv4, without zone.
+func ptrAddr(ip netip.Addr) string { return ip.Unmap().WithZone("").String() }
 
 // checkName reports whether name (canonical form) can be queried: ASCII
 // (RFC 5890 A-labels), labels of 1 to 63 octets, at most 253 octets in all
