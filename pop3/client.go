@@ -92,7 +92,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 	if err != nil {
 		return nil, fmt.Errorf("pop3: dial %s: %w", addr, err)
 	}
-	c, err := newClient(ctx, conn, hostOf(addr), opts)
+	c, err := NewClient(ctx, conn, hostOf(addr), opts)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -112,7 +112,7 @@ func DialTLS(ctx context.Context, addr string, opts ClientOptions) (*Client, err
 		conn.Close()
 		return nil, fmt.Errorf("pop3: TLS handshake with %s: %w", addr, err)
 	}
-	c, err := newClient(ctx, tc, hostOf(addr), opts)
+	c, err := NewClient(ctx, tc, hostOf(addr), opts)
 	if err != nil {
 		tc.Close()
 		return nil, err
@@ -124,10 +124,6 @@ func DialTLS(ctx context.Context, addr string, opts ClientOptions) (*Client, err
 // *tls.Conn for implicit TLS) and reads the greeting. host is the server
 // name for StartTLS's certificate check.
 func NewClient(ctx context.Context, conn net.Conn, host string, opts ClientOptions) (*Client, error) {
-	return newClient(ctx, conn, host, opts)
-}
-
-func newClient(ctx context.Context, conn net.Conn, host string, opts ClientOptions) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Minute
 	}
