@@ -243,8 +243,10 @@ func fetch[T any](c *Cache, ctx context.Context, key cacheKey, lookup func(conte
 		c.stats.Misses++
 		cl = &call{done: make(chan struct{})}
 		c.inflight[key] = cl
-		go c.run(context.WithoutCancel(ctx), key, cl, func(ctx context.Context) (any, Info, error) {
-			return lookup(ctx)
+		go c.run(context.WithoutCancel(ctx), key, cl, func(ctx context.Context) (any, any, Info, error) {
+			v, info, err := lookup(ctx)
+			// The cache keeps its own copy: the first caller gets v itself.
+			return v, slices.Clone(v), info, err
 		})
 	}
 	c.mu.Unlock()
@@ -263,9 +265,10 @@ func fetch[T any](c *Cache, ctx context.Context, key cacheKey, lookup func(conte
 	return val, cl.info, cl.err
 }
 
-// run performs a lookup in flight and stores its result.
-func (c *Cache) run(ctx context.Context, key cacheKey, cl *call, lookup func(context.Context) (any, Info, error)) {
-	val, info, err := lookup(ctx)
+// run performs a lookup in flight and stores its result; lookup returns
+// the records for the caller and a copy of them for the cache.
+func (c *Cache) run(ctx context.Context, key cacheKey, cl *call, lookup func(context.Context) (val, stored any, info Info, err error)) {
+	val, stored, info, err := lookup(ctx)
 	cl.val, cl.info, cl.err = val, info, err
 	ttl := c.lifetime(info.TTL, err)
 
@@ -274,18 +277,6 @@ func (c *Cache) run(ctx context.Context, key cacheKey, cl *call, lookup func(con
 	if ttl > 0 {
 		if el, ok := c.entries[key]; ok {
 			c.removeLocked(el)
-		}
-		// The cache keeps its own copy: the first caller gets val itself.
-		stored := val
-		switch v := val.(type) {
-		case []MX:
-			stored = slices.Clone(v)
-		case []netip.Addr:
-			stored = slices.Clone(v)
-		case []string:
-			stored = slices.Clone(v)
-		case []TLSA:
-			stored = slices.Clone(v)
 		}
 		e := &cacheEntry{key: key, val: stored, info: info, err: err, expires: c.opts.Clock().Add(ttl)}
 		c.entries[key] = c.lru.PushFront(e)
