@@ -356,9 +356,10 @@ func (cl *Client) auth(cn *conn) error {
 	return nil
 }
 
-// reset prepares a pooled session for a new transaction: RSET verifies
-// that the server is still there and clears any state (RFC 5321 4.1.1.5),
-// as Postfix does before reusing a cached session.
+// reset prepares a pooled session for a new transaction, or ends an
+// aborted one: RSET verifies that the server is still there and clears any
+// state (RFC 5321 4.1.1.5), as Postfix does before reusing a cached
+// session. An error means the session is no longer usable.
 func (cl *Client) reset(cn *conn) error {
 	return rawCmd(cn.wire, "RSET", 250, cl.timeouts.Mail)
 }

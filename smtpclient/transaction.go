@@ -40,11 +40,11 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	// part or a message flagged SMTPUTF8 needs the extension.
 	serverUTF8 := cn.ext("SMTPUTF8")
 	from := wireAddress(env.From, serverUTF8)
-	rcpts := make(map[int]string, len(idx))
+	rcpts := make([]string, len(idx)) // parallel to idx
 	utf8 := env.SMTPUTF8 || !isASCII(from)
-	for _, i := range idx {
-		rcpts[i] = wireAddress(env.Recipients[i].Address, serverUTF8)
-		utf8 = utf8 || !isASCII(rcpts[i])
+	for k, i := range idx {
+		rcpts[k] = wireAddress(env.Recipients[i].Address, serverUTF8)
+		utf8 = utf8 || !isASCII(rcpts[k])
 	}
 	if utf8 && !serverUTF8 {
 		// RFC 6531 3.4: without SMTPUTF8 at the server the message cannot
@@ -87,15 +87,15 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	if err := cn.c.Mail(from, mo); err != nil {
 		e := classify(host, "MAIL FROM", withCtx(ctx, err))
 		failAll(idx, e)
-		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
+		return e.Remote && e.Reply.Code != 421 && cl.reset(cn) == nil
 	}
 
 	dsn := cn.ext("DSN")
 	var accepted []int
-	for _, i := range idx {
+	for k, i := range idx {
 		r := env.Recipients[i]
 		cn.c.CommandTimeout = t.Rcpt
-		err := cn.c.Rcpt(rcpts[i], rcptOptions(r))
+		err := cn.c.Rcpt(rcpts[k], rcptOptions(r))
 		if err == nil {
 			accepted = append(accepted, i)
 			continue
@@ -106,13 +106,13 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 			// The session is gone (RFC 5321 3.8: 421 closes it): every
 			// recipient not yet answered fails the same way, and the
 			// accepted ones were never sent the message.
-			failAll(remaining(idx, i), e)
+			failAll(idx[k+1:], e)
 			failAll(accepted, e)
 			return false
 		}
 	}
 	if len(accepted) == 0 {
-		return cl.resetAfterFailure(cn)
+		return cl.reset(cn) == nil
 	}
 
 	cn.c.CommandTimeout = t.DataInit
@@ -120,7 +120,7 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	if err != nil {
 		e := classify(host, "DATA", withCtx(ctx, err))
 		failAll(accepted, e)
-		return e.Remote && e.Reply.Code != 421 && cl.resetAfterFailure(cn)
+		return e.Remote && e.Reply.Code != 421 && cl.reset(cn) == nil
 	}
 	cn.c.SubmissionTimeout = t.DataTermination
 	src := &readTracker{r: io.NewSectionReader(body, 0, size)}
@@ -167,22 +167,6 @@ func wireAddress(addr string, serverUTF8 bool) string {
 		return addr
 	}
 	return local + "@" + d
-}
-
-// resetAfterFailure ends an aborted transaction with RSET (RFC 5321
-// 4.1.1.5) and reports whether the session is still usable.
-func (cl *Client) resetAfterFailure(cn *conn) bool {
-	return cl.reset(cn) == nil
-}
-
-// remaining returns the elements of idx after the one equal to i.
-func remaining(idx []int, i int) []int {
-	for k, v := range idx {
-		if v == i {
-			return idx[k+1:]
-		}
-	}
-	return nil
 }
 
 // rcptOptions maps the envelope's DSN parameters (RFC 3461 4.1, 4.2) onto
