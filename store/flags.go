@@ -69,13 +69,13 @@ func ApplyFlags(cur []string, op FlagOp, flags []string) []string {
 	case FlagsAdd:
 		out = slices.Clone(cur)
 		for _, f := range flags {
-			if !hasFlagFold(out, f) {
+			if !HasFlag(out, f) {
 				out = append(out, f)
 			}
 		}
 	case FlagsRemove:
 		for _, f := range cur {
-			if !hasFlagFold(flags, f) {
+			if !HasFlag(flags, f) {
 				out = append(out, f)
 			}
 		}
@@ -90,9 +90,7 @@ func ApplyFlags(cur []string, op FlagOp, flags []string) []string {
 }
 
 // HasFlag reports whether flags holds f, comparing case-insensitively.
-func HasFlag(flags []string, f string) bool { return hasFlagFold(flags, f) }
-
-func hasFlagFold(flags []string, f string) bool {
+func HasFlag(flags []string, f string) bool {
 	for _, g := range flags {
 		if strings.EqualFold(g, f) {
 			return true
