@@ -10,9 +10,10 @@ import (
 // transactions in the last minute, and failed AUTH attempts. Entries are
 // dropped when they hold nothing, so memory follows the active clients.
 type limiter struct {
-	mu      sync.Mutex
-	clients map[netip.Addr]*clientState
-	last    time.Time // last sweep
+	mu         sync.Mutex
+	clients    map[netip.Addr]*clientState
+	last       time.Time     // last sweep
+	authWindow time.Duration // how long a failed AUTH counts (AuthLockout)
 }
 
 type clientState struct {
@@ -21,8 +22,8 @@ type clientState struct {
 	authFail []time.Time // failed AUTH attempts, oldest first
 }
 
-func newLimiter() *limiter {
-	return &limiter{clients: make(map[netip.Addr]*clientState)}
+func newLimiter(authWindow time.Duration) *limiter {
+	return &limiter{clients: make(map[netip.Addr]*clientState), authWindow: authWindow}
 }
 
 // clientKey is the unit of the per-client limits: the address itself for
@@ -61,14 +62,14 @@ func prune(ts []time.Time, now time.Time, window time.Duration) []time.Time {
 }
 
 // sweep drops idle entries, at most once a minute.
-func (l *limiter) sweep(now time.Time, authWindow time.Duration) {
+func (l *limiter) sweep(now time.Time) {
 	if now.Sub(l.last) < time.Minute {
 		return
 	}
 	l.last = now
 	for ip, cs := range l.clients {
 		cs.messages = prune(cs.messages, now, time.Minute)
-		cs.authFail = prune(cs.authFail, now, authWindow)
+		cs.authFail = prune(cs.authFail, now, l.authWindow)
 		if cs.conns == 0 && cs.messages == nil && cs.authFail == nil {
 			delete(l.clients, ip)
 		}
@@ -115,7 +116,7 @@ func (l *limiter) message(ip netip.Addr, now time.Time, max int) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now, time.Minute)
+	l.sweep(now)
 	cs := l.get(ip)
 	cs.messages = prune(cs.messages, now, time.Minute)
 	if len(cs.messages) >= max {
@@ -125,8 +126,8 @@ func (l *limiter) message(ip netip.Addr, now time.Time, max int) bool {
 	return true
 }
 
-// authLocked reports whether ip has max failures within window.
-func (l *limiter) authLocked(ip netip.Addr, now time.Time, max int, window time.Duration) bool {
+// authLocked reports whether ip has max failures within the auth window.
+func (l *limiter) authLocked(ip netip.Addr, now time.Time, max int) bool {
 	ip = clientKey(ip)
 	if max <= 0 {
 		return false
@@ -137,22 +138,22 @@ func (l *limiter) authLocked(ip netip.Addr, now time.Time, max int, window time.
 	if cs == nil {
 		return false
 	}
-	cs.authFail = prune(cs.authFail, now, window)
+	cs.authFail = prune(cs.authFail, now, l.authWindow)
 	l.dropIfEmpty(ip, cs)
 	return len(cs.authFail) >= max
 }
 
 // authFailed records a failure.
-func (l *limiter) authFailed(ip netip.Addr, now time.Time, max int, window time.Duration) {
+func (l *limiter) authFailed(ip netip.Addr, now time.Time, max int) {
 	ip = clientKey(ip)
 	if max <= 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now, window)
+	l.sweep(now)
 	cs := l.get(ip)
-	cs.authFail = prune(cs.authFail, now, window)
+	cs.authFail = prune(cs.authFail, now, l.authWindow)
 	if len(cs.authFail) < max { // bounded memory per address
 		cs.authFail = append(cs.authFail, now)
 	}

@@ -41,9 +41,10 @@ type Server struct {
 // New returns a Server configured by opts.
 func New(opts Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
+	cfg := newConfig(opts, os.Hostname)
 	return &Server{
-		cfg:       newConfig(opts, os.Hostname),
-		limiter:   newLimiter(),
+		cfg:       cfg,
+		limiter:   newLimiter(cfg.AuthLockout),
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[*net.Listener]struct{}),

@@ -361,7 +361,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 func (s *session) authenticate(username, password string) error {
 	cfg := s.cfg()
 	c := s.c
-	if c.ip.IsValid() && c.srv.limiter.authLocked(c.ip, cfg.Now(), cfg.MaxAuthFailures, cfg.AuthLockout) {
+	if c.ip.IsValid() && c.srv.limiter.authLocked(c.ip, cfg.Now(), cfg.MaxAuthFailures) {
 		return c.smtpErr("auth", ErrAuthLocked)
 	}
 	user, err := cfg.Authenticator.Authenticate(c.ctx, username, password)
@@ -387,7 +387,7 @@ func (s *session) authFail(username string, reply *mailblocks.Error) error {
 	cfg := s.cfg()
 	c := s.c
 	if c.ip.IsValid() {
-		c.srv.limiter.authFailed(c.ip, cfg.Now(), cfg.MaxAuthFailures, cfg.AuthLockout)
+		c.srv.limiter.authFailed(c.ip, cfg.Now(), cfg.MaxAuthFailures)
 	}
 	n := c.authFailures.Add(1)
 	c.srv.event(Event{Kind: EventAuthFailure, Session: c.id, Mode: c.mode, RemoteAddr: c.RemoteAddr(), Stage: "auth", User: username})

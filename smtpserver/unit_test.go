@@ -122,7 +122,7 @@ func TestHeaderTooBig(t *testing.T) {
 }
 
 func TestLimiter(t *testing.T) {
-	l := newLimiter()
+	l := newLimiter(time.Hour)
 	a := netip.MustParseAddr("2001:db8:1:2:3::1")
 	b := netip.MustParseAddr("2001:db8:1:2:3:fff::2") // same /84
 	c := netip.MustParseAddr("2001:db8:1:2:4::1")     // other /84
@@ -143,10 +143,13 @@ func TestLimiter(t *testing.T) {
 	assert.True(t, l.message(netip.MustParseAddr("192.0.2.2"), now, 2), "IPv4 is per address")
 
 	for range 3 {
-		l.authFailed(v4, now, 3, time.Hour)
+		l.authFailed(v4, now, 3)
 	}
-	assert.True(t, l.authLocked(v4, now.Add(59*time.Minute), 3, time.Hour))
-	assert.False(t, l.authLocked(v4, now.Add(time.Hour), 3, time.Hour))
+	// The once-a-minute sweep run by message must not shorten the
+	// lockout to its own one-minute window.
+	l.message(v4, now.Add(2*time.Minute), 2)
+	assert.True(t, l.authLocked(v4, now.Add(59*time.Minute), 3))
+	assert.False(t, l.authLocked(v4, now.Add(time.Hour), 3))
 
 	// Idle entries are swept.
 	l.disconnect(b)
