@@ -66,8 +66,6 @@ func TestMblazeInterop(t *testing.T) {
 	require.Len(t, lines(run(t, "mlist", "", "-N", root)), 3, "deliveries wait in new/")
 
 	// minc moves them to cur/ under new names; the UIDs stay.
-	before := list(t, in) // mailblocks has not scanned since: files still in new/?
-	_ = before
 	run(t, "minc", "", "-q", root)
 	require.Empty(t, lines(run(t, "mlist", "", "-N", root)))
 	l := list(t, in)

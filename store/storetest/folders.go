@@ -99,7 +99,7 @@ func (r *runner) folders(t *testing.T) {
 		require.NoError(t, mb.CreateFolder(f.ctx, "Old/Child/Grandchild", ""))
 		old := f.folder(mb, "Old")
 		uid := f.append(old, msg("kept"), store.FlagSeen)
-		child := f.append(f.folder(mb, "Old/Child"), msg("child"))
+		f.append(f.folder(mb, "Old/Child"), msg("child"))
 		v := f.status(old).UIDValidity
 
 		require.NoError(t, mb.RenameFolder(f.ctx, "Old", "New"))
@@ -118,8 +118,10 @@ func (r *runner) folders(t *testing.T) {
 		if l[0].UID == uid {
 			assert.Equal(t, v, f.status(nf).UIDValidity, "same UIDs imply the same UIDVALIDITY")
 		}
-		assert.Len(t, f.list(f.folder(mb, "New/Child")), 1)
-		_ = child
+		nc := f.folder(mb, "New/Child")
+		cl := f.list(nc)
+		require.Len(t, cl, 1)
+		assert.Equal(t, msg("child"), f.read(nc, cl[0].UID), "the child's messages moved with it")
 
 		require.NoError(t, mb.CreateFolder(f.ctx, "Other", ""))
 		assert.ErrorIs(t, mb.RenameFolder(f.ctx, "New", "Other"), store.ErrFolderExists)
