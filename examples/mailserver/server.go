@@ -257,7 +257,10 @@ func (m *mailServer) Start(ctx context.Context) error {
 		}
 		m.listeners[svc] = l
 	}
-	m.queue.Start(ctx)
+	// Deliveries take their context from Run's: with ctx itself, the signal
+	// that starts a graceful shutdown would cancel the deliveries in
+	// progress at once. Shutdown stops the queue and gives them its grace.
+	m.queue.Start(context.WithoutCancel(ctx))
 	for svc, l := range m.listeners {
 		m.wg.Add(1)
 		go func() {
