@@ -163,3 +163,17 @@ func memUsage() (rss, goMem int64) {
 	}
 	return 0, goMem
 }
+
+// BenchmarkGuardNormalize measures the message stream check with
+// BareLFNormalize on a message whose every line ends in a bare LF.
+func BenchmarkGuardNormalize(b *testing.B) {
+	msg := strings.Repeat("a line of text with a bare LF ending\n", 30000)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		g := &guard{r: strings.NewReader(msg), normalize: true}
+		if _, err := io.Copy(io.Discard, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

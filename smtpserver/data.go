@@ -188,6 +188,7 @@ type guard struct {
 	eof     bool
 	n       int64
 	pending []byte // normalised output not yet returned
+	pendBuf []byte // pending's storage, reused once it is drained
 	buf     []byte
 }
 
@@ -213,6 +214,7 @@ func (g *guard) Read(p []byte) (int, error) {
 			g.buf = make([]byte, len(p))
 		}
 		src = g.buf[:len(p)]
+		g.pending = g.pendBuf[:0] // drained: the first branch returned otherwise
 	}
 	n, err := g.r.Read(src)
 	if err != nil && err != io.EOF {
@@ -248,6 +250,7 @@ func (g *guard) Read(p []byte) (int, error) {
 	g.prevCR = prevCR
 	g.n += int64(n)
 	if g.normalize {
+		g.pendBuf = g.pending[:0]
 		m := copy(p, g.pending)
 		g.pending = g.pending[m:]
 		out = p[:m]
