@@ -128,7 +128,7 @@ type Mailbox interface {
 	// Folders lists every folder, sorted by name, INBOX first.
 	Folders(ctx context.Context) ([]FolderInfo, error)
 	// CreateFolder creates a folder (and missing parents). ErrFolderExists
-	// if it exists.
+	// if it exists; ErrBadName if use is not Valid.
 	CreateFolder(ctx context.Context, name string, use SpecialUse) error
 	// DeleteFolder deletes a folder and its messages; INBOX cannot be
 	// deleted. Children are kept (RFC 3501 6.3.4).
@@ -201,6 +201,7 @@ const (
 // SpecialUse is a folder's RFC 6154 attribute, or "" for none.
 type SpecialUse string
 
+// The special-use attributes of RFC 6154 2.
 const (
 	SpecialAll     SpecialUse = `\All`
 	SpecialArchive SpecialUse = `\Archive`
@@ -210,6 +211,16 @@ const (
 	SpecialSent    SpecialUse = `\Sent`
 	SpecialTrash   SpecialUse = `\Trash`
 )
+
+// Valid reports whether u is "" or one of the attributes above, the only
+// values CreateFolder accepts (ErrBadName otherwise).
+func (u SpecialUse) Valid() bool {
+	switch u {
+	case "", SpecialAll, SpecialArchive, SpecialDrafts, SpecialFlagged, SpecialJunk, SpecialSent, SpecialTrash:
+		return true
+	}
+	return false
+}
 
 // DefaultFolder is one folder created with every new mailbox.
 type DefaultFolder struct {

@@ -193,6 +193,10 @@ func (mb *mailbox) CreateFolder(ctx context.Context, name string, use store.Spec
 	if name == store.Inbox {
 		return fmt.Errorf("maildir: create %s: %w", name, store.ErrFolderExists)
 	}
+	if !use.Valid() {
+		// It is written into a line of mailblocks-specialuse.
+		return fmt.Errorf("maildir: create %s: special use %q: %w", name, use, store.ErrBadName)
+	}
 	unlock, err := mb.lockMailbox()
 	if err != nil {
 		return err

@@ -196,21 +196,12 @@ func folderName(name string) (string, error) {
 	return n, nil
 }
 
-func validUse(u store.SpecialUse) bool {
-	switch u {
-	case "", store.SpecialAll, store.SpecialArchive, store.SpecialDrafts, store.SpecialFlagged,
-		store.SpecialJunk, store.SpecialSent, store.SpecialTrash:
-		return true
-	}
-	return false
-}
-
 func (m *mailboxHandle) CreateFolder(ctx context.Context, name string, use store.SpecialUse) error {
 	n, err := folderName(name)
 	if err != nil {
 		return err
 	}
-	if !validUse(use) {
+	if !use.Valid() {
 		return fmt.Errorf("memstore: create %s: special use %q: %w", n, use, store.ErrBadName)
 	}
 	if err := m.lock(ctx); err != nil {

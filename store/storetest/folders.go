@@ -45,6 +45,8 @@ func (r *runner) folders(t *testing.T) {
 		assert.ErrorIs(t, mb.CreateFolder(f.ctx, "Work", ""), store.ErrFolderExists)
 		assert.ErrorIs(t, mb.CreateFolder(f.ctx, "INBOX", ""), store.ErrFolderExists)
 		assert.ErrorIs(t, mb.CreateFolder(f.ctx, "inbox", ""), store.ErrFolderExists, "INBOX is case-insensitive")
+		assert.ErrorIs(t, mb.CreateFolder(f.ctx, "Odd", "\\Trash\nINBOX\t\\Sent"), store.ErrBadName, "special use outside RFC 6154")
+		assert.NotContains(t, f.folderNames(mb), "Odd")
 		fs, err := mb.Folders(f.ctx)
 		require.NoError(t, err)
 		for _, fi := range fs {
