@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -208,4 +209,50 @@ func TestRunUsage(t *testing.T) {
 		}
 		return ""
 	}))
+}
+
+// TestRunAcceptedThenQuitFails: once the server has answered 250 to the
+// end of DATA the message is its responsibility; a QUIT that fails must
+// not make the caller resubmit it (exit 75 would mean "try again").
+func TestRunAcceptedThenQuitFails(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(conn)
+		io.WriteString(conn, "220 scripted.test ESMTP\r\n")
+		inData := false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			cmd := strings.ToUpper(strings.TrimSpace(line))
+			switch {
+			case inData && cmd == ".":
+				inData = false
+				io.WriteString(conn, "250 2.0.0 queued\r\n")
+			case inData:
+			case strings.HasPrefix(cmd, "EHLO"):
+				io.WriteString(conn, "250 scripted.test\r\n")
+			case cmd == "DATA":
+				inData = true
+				io.WriteString(conn, "354 go on\r\n")
+			case cmd == "QUIT":
+				return // hang up without an answer
+			default:
+				io.WriteString(conn, "250 2.0.0 ok\r\n")
+			}
+		}
+	}()
+	env := map[string]string{"MAILBLOCKS_SMTP": l.Addr().String(), "MAILBLOCKS_TLS": "none"}
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"-f", "me@x.test", "a@x.test"}, strings.NewReader("Subject: x\n\nbody\n"), &stderr, func(k string) string { return env[k] })
+	assert.Equal(t, exOK, code, stderr.String())
 }

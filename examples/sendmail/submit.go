@@ -116,7 +116,10 @@ func submit(ctx context.Context, cfg config, from string, rcpts []string, msg io
 	if err := w.Close(); err != nil {
 		return &submitError{step: "end of DATA", err: err}
 	}
-	return c.Quit()
+	// The 250 above made the message the server's: a failed QUIT loses
+	// nothing, and reporting it would make the caller send a duplicate.
+	_ = c.Quit()
+	return nil
 }
 
 func needsUTF8(from string, rcpts []string) bool {
