@@ -59,6 +59,8 @@ const (
 	LookupLocal
 )
 
+// String returns the kind in the form logs use: "local", "unknown",
+// "not-our-domain".
 func (k LookupKind) String() string {
 	switch k {
 	case LookupNotOurDomain:
