@@ -186,9 +186,8 @@ func (q *Queue) retryLocked(m *message, now time.Time) {
 			}
 		case jobRunning:
 			j.retryNow = true
-		case jobHeld:
-			j.due = now
 		}
+		// A held job needs nothing: Release makes it due now.
 	}
 	if j := m.noticeJob; j != nil && j.state == jobWaiting && j.due.After(now) {
 		q.scheduleLocked(j, now)

@@ -163,6 +163,7 @@ const (
 	EventExpired                        // still failing after MaxQueueTime
 )
 
+// String returns the kind's name as used in logs ("queued", "delivered"...).
 func (k EventKind) String() string {
 	switch k {
 	case EventQueued:

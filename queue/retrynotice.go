@@ -11,8 +11,9 @@ package queue
 // Options.PerDomainConcurrency hand-offs are retried at once), and is
 // rescheduled from the record after a restart. A crash during a hand-off
 // that follows the message's last delivery finds the state saved before
-// that delivery: the recipients are tried again and the notice follows. Hold does not stop it (it
-// holds deliveries, and the notice concerns deliveries already done).
+// that delivery: the recipients are tried again and the notice follows.
+// Hold does not stop it (it holds deliveries, and the notice concerns
+// deliveries already done).
 
 // noticeDomain is the ready-list key of notice jobs: no recipient domain
 // contains a space (Enqueue checks them).
