@@ -395,8 +395,7 @@ func readHeader(br *bufio.Reader, max int) (rawHeader, textproto.Header, error) 
 			break
 		}
 	}
-	hdrBytes := raw.header
-	if n := len(hdrBytes); n > 0 && hdrBytes[n-1] != '\n' {
+	if n := len(raw.header); n > 0 && raw.header[n-1] != '\n' {
 		// A header ending at EOF without a line ending.
 		raw.header = append(raw.header, '\r', '\n')
 	}

@@ -26,6 +26,7 @@ const (
 	EventAuthFailure
 )
 
+// String returns the kind's name, as used in logs.
 func (k EventKind) String() string {
 	switch k {
 	case EventConnect:

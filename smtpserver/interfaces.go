@@ -102,6 +102,7 @@ const (
 	LMTP
 )
 
+// String returns the mode's name, as used in logs and errors.
 func (m Mode) String() string {
 	switch m {
 	case MX:
