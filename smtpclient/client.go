@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/mailblocks/mailblocks"
 	"github.com/mailblocks/mailblocks/resolver"
@@ -71,7 +72,7 @@ func New(opts Options) *Client {
 		p.maxIdle = 2
 	}
 	if p.timeout <= 0 {
-		p.timeout = 5e9
+		p.timeout = 5 * time.Second
 	}
 	if p.maxMsgs <= 0 {
 		p.maxMsgs = 100
