@@ -93,13 +93,19 @@ func startServer(t *testing.T, dataDir string, extra ...string) *testServer {
 
 var insecureTLS = &tls.Config{InsecureSkipVerify: true}
 
-// sendMX sends a message to the MX listener, as another MTA would.
+// sendMX sends a message to the MX listener, as another MTA would. Every
+// failure is returned (callers assert on it), so that it may also be
+// called from a require.Eventually condition.
 func sendMX(t *testing.T, addr, from string, to []string, msg string) error {
 	t.Helper()
 	c, err := smtp.Dial(addr)
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	defer c.Close()
-	require.NoError(t, c.Hello("peer.test"))
+	if err := c.Hello("peer.test"); err != nil {
+		return err
+	}
 	if err := c.Mail(from, nil); err != nil {
 		return err
 	}

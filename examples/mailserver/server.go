@@ -63,7 +63,7 @@ func (c *Config) addr(service string) string {
 
 // newMailServer opens the store and the queue in cfg.DataDir and builds the
 // servers, without listening yet.
-func newMailServer(ctx context.Context, cfg *Config, log *slog.Logger) (*mailServer, error) {
+func newMailServer(ctx context.Context, cfg *Config, log *slog.Logger) (_ *mailServer, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, err
 	}
@@ -92,6 +92,11 @@ func newMailServer(ctx context.Context, cfg *Config, log *slog.Logger) (*mailSer
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	m := &mailServer{cfg: cfg, log: log, store: st, tls: tlsConfig, listeners: map[string]net.Listener{}}
 	if err := m.provision(ctx); err != nil {
 		return nil, err
