@@ -29,6 +29,9 @@ type target struct {
 	// implicit is set for the implicit MX of RFC 5321 5.1: the domain's
 	// own address records, whose absence is a permanent failure.
 	implicit bool
+	// smarthost is set for the configured relay: a name of ours that
+	// does not resolve is a local configuration problem, temporary.
+	smarthost bool
 }
 
 func (t target) key(mode tlsMode, auth bool) string {
@@ -47,7 +50,7 @@ func (cl *Client) route(ctx context.Context, domain string) ([]target, *Error) {
 		if err != nil {
 			return nil, newError(sh, CmdLocal, mailblocks.ErrTemporary.WithMessage("Bad smarthost port").Wrap(err))
 		}
-		t := target{name: host, port: p}
+		t := target{name: host, port: p, smarthost: true}
 		if a, err := netip.ParseAddr(host); err == nil {
 			t.addrs = []netip.Addr{a}
 		} else if cl.opts.Resolver == nil {
@@ -130,6 +133,9 @@ func (cl *Client) addresses(ctx context.Context, t target) ([]string, *Error) {
 		case err == nil:
 		case resolver.IsTemporary(err):
 			return nil, newError(t.name, CmdDNS, errDNSTemp.WithMessage("Temporary DNS failure looking up "+t.name).Wrap(err))
+		case t.smarthost:
+			// Like a bad Smarthost address: retried, not bounced.
+			return nil, newError(t.name, CmdDNS, errNoRoute.WithMessage("Smarthost "+t.name+" has no address").Wrap(err))
 		case t.implicit:
 			// No MX and no address: the domain has no mail service.
 			return nil, newError(t.name, CmdDNS, errNoSuchDomain.WithMessage("Domain has no MX and no address records").Wrap(err))
@@ -151,6 +157,9 @@ func (cl *Client) addresses(ctx context.Context, t target) ([]string, *Error) {
 		out = append(out, netip.AddrPortFrom(a, uint16(t.port)).String())
 	}
 	if len(out) == 0 {
+		if t.smarthost {
+			return nil, newError(t.name, CmdDNS, errNoRoute.WithMessage("No usable address for smarthost "+t.name))
+		}
 		return nil, newError(t.name, CmdDNS, &mailblocks.Error{Code: 550, Enhanced: mailblocks.EnhancedCode{5, 4, 4}, Message: "No usable address for " + t.name})
 	}
 	return out, nil

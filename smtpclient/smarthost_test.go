@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailblocks/mailblocks/resolver/dnstest"
 	"github.com/mailblocks/mailblocks/smtpclient"
 )
 
@@ -233,6 +234,16 @@ func TestSmarthostFailures(t *testing.T) {
 		ce, me := reply(t, st[0].Err)
 		assert.Equal(t, "AUTH", ce.Command)
 		assert.True(t, me.Temporary())
+	})
+	t.Run("smarthost name that does not resolve is temporary", func(t *testing.T) {
+		// A configuration problem of ours: the mail waits for it to be
+		// fixed rather than bouncing.
+		dns := dnstest.NewServer(t, "other.test. A 127.0.0.1")
+		c := newClient(t, smtpclient.Options{Smarthost: "relay.nowhere.test:25", Resolver: newResolver(t, dns)})
+		st := deliver(t, c, envelope("a@sender.test", "b@one.test"), testBody)
+		ce, me := reply(t, st[0].Err)
+		assert.Equal(t, smtpclient.CmdDNS, ce.Command)
+		assert.True(t, me.Temporary(), me.Error())
 	})
 	assert.Empty(t, r.messages())
 }
