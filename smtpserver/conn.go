@@ -38,6 +38,12 @@ type conn struct {
 	readEOF   atomic.Bool
 	closeOnce sync.Once
 
+	// dataWG counts the message transfers in progress (session.data);
+	// once dataOver is set (under dataMu) none starts.
+	dataMu   sync.Mutex
+	dataOver bool
+	dataWG   sync.WaitGroup
+
 	mu        sync.Mutex
 	inData    bool
 	dataStart time.Time
@@ -47,6 +53,27 @@ type conn struct {
 	// STARTTLS).
 	errors       atomic.Int32
 	authFailures atomic.Int32
+}
+
+// beginData registers a message transfer; false when the connection has
+// ended (waitData was called).
+func (c *conn) beginData() bool {
+	c.dataMu.Lock()
+	defer c.dataMu.Unlock()
+	if c.dataOver {
+		return false
+	}
+	c.dataWG.Add(1)
+	return true
+}
+
+// waitData waits for the message transfers in progress, and makes later
+// ones refuse to start.
+func (c *conn) waitData() {
+	c.dataMu.Lock()
+	c.dataOver = true
+	c.dataMu.Unlock()
+	c.dataWG.Wait()
 }
 
 // startData switches the read deadline to the data regime.

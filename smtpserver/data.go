@@ -20,16 +20,21 @@ import (
 )
 
 // Data receives a message (DATA or BDAT) and hands it to the handler.
-func (s *session) Data(r io.Reader) error {
-	env, err := s.deliver(r, nil)
-	if err != nil {
-		return s.dataErr(err, env)
-	}
-	return nil
-}
+func (s *session) Data(r io.Reader) error { return s.data(r, nil) }
 
 // LMTPData is Data with one status per recipient (RFC 2033 4.2).
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	return s.data(r, status)
+}
+
+func (s *session) data(r io.Reader, status smtp.StatusCollector) error {
+	// go-smtp runs a BDAT transfer in a goroutine of its own that it
+	// does not wait for: the connection may end while the handler
+	// still runs. serveConn waits for it (see conn.waitData).
+	if !s.c.beginData() {
+		return smtp.ErrDataReset // the connection is gone: nobody reads this
+	}
+	defer s.c.dataWG.Done()
 	env, err := s.deliver(r, status)
 	if err != nil {
 		return s.dataErr(err, env)

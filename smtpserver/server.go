@@ -300,6 +300,11 @@ func (s *Server) serveConn(raw net.Conn, mode Mode) {
 	c.onClose = l.close
 	ss.Serve(l)                       // returns once the connection is closed
 	ss.Shutdown(context.Background()) // waits for go-smtp's connection goroutine
+	// A BDAT handler may still run in go-smtp's data goroutine; its reply
+	// can no longer be sent: stop it, and wait so that Shutdown and the
+	// server's WaitGroup cover it.
+	cancel()
+	c.waitData()
 	log.Debug("disconnected")
 	s.event(Event{Kind: EventDisconnect, Session: id, Mode: mode, RemoteAddr: raw.RemoteAddr()})
 }
