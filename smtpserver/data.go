@@ -65,15 +65,17 @@ func (s *session) deliver(r io.Reader, status smtp.StatusCollector) (*mailblocks
 	}
 	c.startData()
 	env.Received = cfg.Now()
+	// The spool is per transfer, not per session: after RSET a BDAT
+	// transfer may still run while the next one starts.
+	var spool *os.File
 	defer func() {
-		if s.spool != nil {
-			s.spool.Close()
-			s.spool = nil
+		if spool != nil {
+			spool.Close()
 		}
 	}()
 
 	g := &guard{r: r, normalize: cfg.BareLF == BareLFNormalize, connEOF: &c.readEOF}
-	body, err := s.prepare(env, g)
+	body, err := s.prepare(env, g, &spool)
 	if err != nil {
 		io.Copy(io.Discard, g) // leave the stream at its end; errors are sticky
 		return env, readError(g.err, err)
@@ -277,7 +279,8 @@ func (g *guard) Read(p []byte) (int, error) {
 // prepare reads the header of the message, applies loop detection, the data
 // checkers and the submission fixes, and returns the message to give the
 // handler: added fields, Received, the client's header, the rest streamed.
-func (s *session) prepare(env *mailblocks.Envelope, g *guard) (io.Reader, error) {
+// With BodyCheckers the message is spooled to a file set in *spool.
+func (s *session) prepare(env *mailblocks.Envelope, g *guard, spool **os.File) (io.Reader, error) {
 	cfg := s.cfg()
 	br := bufio.NewReaderSize(g, 4096)
 	raw, hdr, err := readHeader(br, cfg.MaxHeaderBytes)
@@ -332,7 +335,7 @@ func (s *session) prepare(env *mailblocks.Envelope, g *guard) (io.Reader, error)
 		return nil, fmt.Errorf("smtpserver: spool: %w", err)
 	}
 	os.Remove(f.Name()) // nothing is left behind, even after a crash
-	s.spool = f
+	*spool = f          // closed by the caller
 	n, err := io.Copy(f, io.MultiReader(bytes.NewReader(raw.header), bytes.NewReader(raw.rest), br))
 	if err != nil {
 		return nil, err

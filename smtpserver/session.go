@@ -3,7 +3,6 @@ package smtpserver
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +21,6 @@ type session struct {
 	sc       *smtp.Conn
 	helo     string
 	authUser string
-	spool    *os.File // the message being checked by BodyCheckers
 
 	// env is the current transaction, nil outside one. With BDAT, go-smtp
 	// runs Data in its own goroutine while RSET may call Reset: hence mu.
