@@ -317,10 +317,16 @@ func diagnosticOf(rs *rcptState) string {
 	return s
 }
 
+// oneLine folds s to one line of at most 900 bytes, cut at a character
+// boundary (the text may be UTF-8 in an RFC 6533 report).
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 900 {
-		s = s[:900]
+		n := 900
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
 	}
 	return s
 }

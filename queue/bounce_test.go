@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -383,4 +384,18 @@ func TestNoticeSurvivesCrash(t *testing.T) {
 	assert.Equal(t, []string{"b@y.example"}, d2.next(t).rcpts())
 	waitEmpty(t, q2)
 	assert.Empty(t, n2)
+}
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a\r\n  b\tc ", "a b c"},
+		{strings.Repeat("x", 1000), strings.Repeat("x", 900)},
+		// A 2-byte character across the 900-byte limit is dropped whole.
+		{strings.Repeat("x", 899) + "é" + "y", strings.Repeat("x", 899)},
+	}
+	for _, tt := range tests {
+		got := oneLine(tt.in)
+		assert.Equal(t, tt.want, got)
+		assert.True(t, utf8.ValidString(got))
+	}
 }
