@@ -331,9 +331,13 @@ func (s *Server) unlock(user string) {
 	s.mu.Unlock()
 }
 
+// tracing reports whether Options.Trace is set, so that callers build
+// trace lines only when they are written.
+func (s *Server) tracing() bool { return s.opts.Trace != nil }
+
 // trace writes one protocol trace line.
 func (s *Server) trace(id, dir, line string) {
-	if s.opts.Trace == nil {
+	if !s.tracing() {
 		return
 	}
 	s.traceMu.Lock()

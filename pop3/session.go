@@ -146,10 +146,14 @@ func (s *session) serve(ctx context.Context) {
 		}
 		cmd, err := parseCommand(line)
 		if err != nil {
-			s.srv.trace(s.id, "C", redactLine(line))
+			if s.srv.tracing() {
+				s.srv.trace(s.id, "C", redactLine(line))
+			}
 			s.reply("-ERR unknown command")
 		} else {
-			s.srv.trace(s.id, "C", redact(cmd, line))
+			if s.srv.tracing() {
+				s.srv.trace(s.id, "C", redact(cmd, line))
+			}
 			if !s.dispatch(ctx, cmd) {
 				s.flush()
 				return

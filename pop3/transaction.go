@@ -162,7 +162,9 @@ func (s *session) cmdList(cmd command) {
 			s.w.WriteString("\r\n")
 		}
 	}
-	s.srv.trace(s.id, "S", fmt.Sprintf("<%d scan listings>", n))
+	if s.srv.tracing() {
+		s.srv.trace(s.id, "S", fmt.Sprintf("<%d scan listings>", n))
+	}
 	s.reply(".")
 }
 
@@ -185,7 +187,9 @@ func (s *session) cmdUIDL(cmd command) {
 			s.w.WriteString("\r\n")
 		}
 	}
-	s.srv.trace(s.id, "S", fmt.Sprintf("<%d unique-id listings>", n))
+	if s.srv.tracing() {
+		s.srv.trace(s.id, "S", fmt.Sprintf("<%d unique-id listings>", n))
+	}
 	s.reply(".")
 }
 
@@ -243,8 +247,10 @@ func (s *session) sendMessage(ctx context.Context, m *message, num int, ok strin
 		return false
 	}
 	dw.Close()
-	s.srv.trace(s.id, "S", fmt.Sprintf("<%d octets of message %d>", n, num))
-	s.srv.trace(s.id, "S", ".")
+	if s.srv.tracing() {
+		s.srv.trace(s.id, "S", fmt.Sprintf("<%d octets of message %d>", n, num))
+		s.srv.trace(s.id, "S", ".")
+	}
 	return true
 }
 
