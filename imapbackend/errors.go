@@ -3,9 +3,6 @@ package imapbackend
 import (
 	"context"
 	"errors"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -66,36 +63,15 @@ func (s *session) mapError(op string, err error, tryCreate bool) error {
 }
 
 // checkName validates a mailbox name from a client before it reaches the
-// store, which validates it again: hierarchy components must be non-empty
-// and neither "." nor "..", and no control characters, backslashes or
-// invalid UTF-8 are allowed, so that no name can leave the data
-// directory. INBOX is canonicalised (RFC 3501 5.1: case-insensitive).
+// store, with the store's own rules (store.ValidateFolderName: non-empty
+// hierarchy components other than "." and "..", no control characters,
+// backslashes or invalid UTF-8, bounded lengths), so that no name can leave
+// the data directory and a refusal is NO [CANNOT] rather than a store
+// error. INBOX is canonicalised (RFC 3501 5.1: case-insensitive).
 func checkName(name string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", imapNo(imap.ResponseCodeCannot, "Invalid mailbox name: "+why)
-	}
-	if name == "" {
-		return bad("empty")
-	}
-	if !utf8.ValidString(name) {
-		return bad("not UTF-8")
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) {
-			return bad("control character")
-		}
-	}
-	for _, part := range strings.Split(name, string(Delim)) {
-		switch part {
-		case "":
-			return bad("empty hierarchy level")
-		case ".", "..":
-			return bad(`"." or ".." hierarchy level`)
-		}
-	}
 	name = store.CanonicalFolderName(name)
 	if err := store.ValidateFolderName(name); err != nil {
-		return bad("refused by the store")
+		return "", imapNo(imap.ResponseCodeCannot, "Invalid mailbox name")
 	}
 	return name, nil
 }
