@@ -325,17 +325,29 @@ func (m *mailServer) closeListeners() {
 // Shutdown stops accepting connections, lets sessions and deliveries in
 // progress finish until ctx is done, and closes the store. Mail that was
 // acknowledged is on disk in the store or the queue, whatever happens.
+//
+// The protocol servers stop together, so that none keeps accepting
+// sessions while another drains; the queue stops after SMTP, whose
+// sessions still enqueue, and the store last, after the queue's bounces.
 func (m *mailServer) Shutdown(ctx context.Context) error {
-	var errs []error
-	if err := m.smtp.Shutdown(ctx); err != nil && !isClosed(err) {
-		errs = append(errs, fmt.Errorf("smtp: %w", err))
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	stop := func(name string, f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil && !isClosed(err) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		})
 	}
-	if err := m.pop3.Shutdown(ctx); err != nil && !isClosed(err) {
-		errs = append(errs, fmt.Errorf("pop3: %w", err))
-	}
-	if err := m.imap.Close(); err != nil && !isClosed(err) {
-		errs = append(errs, fmt.Errorf("imap: %w", err))
-	}
+	stop("smtp", func() error { return m.smtp.Shutdown(ctx) })
+	stop("pop3", func() error { return m.pop3.Shutdown(ctx) })
+	stop("imap", m.imap.Close)
+	wg.Wait()
 	m.closeListeners()
 	if err := m.queue.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("queue: %w", err))
