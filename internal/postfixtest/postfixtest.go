@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailblocks/mailblocks/internal/testutil"
 )
 
 // DaemonDir is where Debian installs Postfix's daemons.
@@ -72,10 +74,7 @@ func Available() error {
 func Require(t testing.TB) {
 	t.Helper()
 	if err := Available(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI must install it)", err)
-		}
-		t.Skip(err)
+		testutil.Unavailable(t, err)
 	}
 }
 

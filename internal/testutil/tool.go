@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -15,10 +16,18 @@ func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
+		Unavailable(t, fmt.Errorf("%s not installed: %w", name, err))
 	}
 	return p
+}
+
+// Unavailable ends a test that needs something this machine lacks (why
+// says what): it fails when the environment variable CI is non-empty, CI
+// being set up to provide everything, and is skipped otherwise.
+func Unavailable(t testing.TB, why error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("required in CI: %v", why)
+	}
+	t.Skip(why)
 }
