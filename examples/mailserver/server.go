@@ -260,7 +260,9 @@ func (m *mailServer) Start(ctx context.Context) error {
 			m.closeListeners()
 			return fmt.Errorf("%s: listen %s: %w", svc, addr, err)
 		}
+		m.mu.Lock()
 		m.listeners[svc] = l
+		m.mu.Unlock()
 	}
 	// Deliveries take their context from Run's: with ctx itself, the signal
 	// that starts a graceful shutdown would cancel the deliveries in
@@ -317,6 +319,8 @@ func (m *mailServer) Addr(svc string) string {
 }
 
 func (m *mailServer) closeListeners() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, l := range m.listeners {
 		l.Close()
 	}
