@@ -105,7 +105,7 @@ func NeedsSMTPUTF8(addr string) bool {
 	if err != nil {
 		local = addr
 	}
-	return !isASCII(local)
+	return !IsASCII(local)
 }
 
 // ValidateLocalPart checks local against RFC 5321 4.1.2 (Dot-string or
@@ -237,7 +237,9 @@ func unquote(s string) (string, bool) {
 	return b.String(), true
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s is 7-bit: whether an address or a header can
+// travel without SMTPUTF8 (RFC 6531) or 8BITMIME.
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false

@@ -269,7 +269,7 @@ func FuzzSplitAddress(f *testing.F) {
 		if err != nil || l2 != local {
 			t.Fatalf("CanonicalAddress(%q) = %q changed the local part", addr, canon)
 		}
-		if NeedsSMTPUTF8(canon) != !isASCII(canon) {
+		if NeedsSMTPUTF8(canon) != !IsASCII(canon) {
 			t.Fatalf("NeedsSMTPUTF8(%q) but canonical form has a non-ASCII domain", canon)
 		}
 	})
@@ -284,7 +284,7 @@ func FuzzNormalizeDomain(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !isASCII(a) || strings.ToLower(a) != a && !strings.HasPrefix(a, "[IPv6:") {
+		if !IsASCII(a) || strings.ToLower(a) != a && !strings.HasPrefix(a, "[IPv6:") {
 			t.Fatalf("NormalizeDomain(%q) = %q: not lower-case ASCII", domain, a)
 		}
 		if again, err := NormalizeDomain(a); err != nil || again != a {

@@ -117,7 +117,7 @@ func toALabel(label string) (string, error) {
 	if label == "" {
 		return "", fmt.Errorf("empty label")
 	}
-	if isASCII(label) {
+	if IsASCII(label) {
 		l := strings.ToLower(label)
 		if err := checkLDH(l); err != nil {
 			return "", err
@@ -126,7 +126,7 @@ func toALabel(label string) (string, error) {
 			// An A-label must decode to a valid U-label that encodes back
 			// to itself (RFC 5891 5.4).
 			u, err := punyDecode(l[4:])
-			if err != nil || isASCII(u) {
+			if err != nil || IsASCII(u) {
 				return "", fmt.Errorf("label %q is not a valid A-label", label)
 			}
 			if err := checkULabel(u); err != nil {

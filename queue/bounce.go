@@ -384,7 +384,7 @@ func writeDSN(w io.Writer, r *dsnReport, orig io.Reader) error {
 	var th gomessage.Header
 	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
 	th.Set("Content-Description", "Notification")
-	if !isASCII(r.humanText()) {
+	if !mailblocks.IsASCII(r.humanText()) {
 		th.Set("Content-Transfer-Encoding", "quoted-printable")
 	}
 	pw, err := mw.CreatePart(th)
@@ -514,7 +514,7 @@ func (r *dsnReport) statusText() string {
 			}
 			field("Original-Recipient", o)
 		}
-		if r.utf8 && !isASCII(rc.final) {
+		if r.utf8 && !mailblocks.IsASCII(rc.final) {
 			// RFC 6533 3: a non-ASCII address has the utf-8 type.
 			field("Final-Recipient", "utf-8; "+rc.final)
 		} else {
@@ -536,15 +536,6 @@ func (r *dsnReport) statusText() string {
 		}
 	}
 	return b.String()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // unitext decodes the utf-8-addr-xtext form of an address, in which each

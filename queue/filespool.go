@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mailblocks/mailblocks/internal/ctxio"
 )
 
 // On-disk layout of a file spool rooted at dir:
@@ -141,7 +143,7 @@ func (s *fileSpool) create(ctx context.Context, rec *record, r io.Reader) (err e
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 32<<10)
-	n, err := io.Copy(bw, ctxReader{ctx, r})
+	n, err := io.Copy(bw, ctxio.Reader(ctx, r))
 	if err != nil {
 		return fmt.Errorf("queue: read body: %w", err)
 	}

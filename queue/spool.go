@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/mailblocks/mailblocks/internal/ctxio"
 )
 
 // spool is where the queue keeps messages. The scheduler owns the records in
@@ -50,7 +52,7 @@ func newMemSpool() *memSpool { return &memSpool{bodies: make(map[string][]byte)}
 
 func (s *memSpool) create(ctx context.Context, rec *record, r io.Reader) error {
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(&buf, ctxio.Reader(ctx, r)); err != nil {
 		return fmt.Errorf("queue: read body: %w", err)
 	}
 	// Marshal as the file spool does, so that an unserialisable record
@@ -90,17 +92,3 @@ func (s *memSpool) close() error                                { return nil }
 type nopCloser struct{ io.ReaderAt }
 
 func (nopCloser) Close() error { return nil }
-
-// ctxReader stops a body copy when the context is done, so that a stalled
-// producer does not hold an Enqueue forever after its caller gave up.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}

@@ -41,10 +41,10 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 	serverUTF8 := cn.ext("SMTPUTF8")
 	from := wireAddress(env.From, serverUTF8)
 	rcpts := make([]string, len(idx)) // parallel to idx
-	utf8 := env.SMTPUTF8 || !isASCII(from)
+	utf8 := env.SMTPUTF8 || !mailblocks.IsASCII(from)
 	for k, i := range idx {
 		rcpts[k] = wireAddress(env.Recipients[i].Address, serverUTF8)
-		utf8 = utf8 || !isASCII(rcpts[k])
+		utf8 = utf8 || !mailblocks.IsASCII(rcpts[k])
 	}
 	if utf8 && !serverUTF8 {
 		// RFC 6531 3.4: without SMTPUTF8 at the server the message cannot
@@ -155,11 +155,11 @@ func (cl *Client) transact(ctx context.Context, cn *conn, env *mailblocks.Envelo
 // SMTPUTF8 server or an ASCII address, else with its domain as A-labels
 // when that makes it ASCII.
 func wireAddress(addr string, serverUTF8 bool) string {
-	if serverUTF8 || isASCII(addr) {
+	if serverUTF8 || mailblocks.IsASCII(addr) {
 		return addr
 	}
 	local, domain, err := mailblocks.SplitAddress(addr)
-	if err != nil || !isASCII(local) {
+	if err != nil || !mailblocks.IsASCII(local) {
 		return addr
 	}
 	d, err := mailblocks.NormalizeDomain(domain)
@@ -206,15 +206,6 @@ func validNotify(list []mailblocks.DSNNotify) bool {
 		seen[n] = true
 	}
 	return !seen[mailblocks.NotifyNever] || len(list) == 1
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 func isPrintableASCII(s string) bool {

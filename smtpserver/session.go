@@ -120,15 +120,6 @@ func toSMTP(me *mailblocks.Error) *smtp.SMTPError {
 // trustedClient reports whether the client may relay.
 func (s *session) trustedClient() bool { return s.authUser != "" || s.c.trusted }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 var errNestedMail = &mailblocks.Error{Code: 503, Enhanced: mailblocks.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
 
 var errNeedUTF8 = &mailblocks.Error{Code: 553, Enhanced: mailblocks.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address needs the SMTPUTF8 parameter"}
@@ -172,7 +163,7 @@ func (s *session) mail(env *mailblocks.Envelope) error {
 		return ErrRequireTLSPlaintext
 	}
 	// RFC 6531 3.4: a non-ASCII address needs SMTPUTF8.
-	if !env.SMTPUTF8 && !isASCII(env.From) {
+	if !env.SMTPUTF8 && !mailblocks.IsASCII(env.From) {
 		return errNeedUTF8
 	}
 	if env.From != "" {
@@ -260,7 +251,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) rcpt(env *mailblocks.Envelope, r mailblocks.Recipient) error {
 	cfg := s.cfg()
 	ctx := s.c.ctx
-	if !env.SMTPUTF8 && !isASCII(r.Address) {
+	if !env.SMTPUTF8 && !mailblocks.IsASCII(r.Address) {
 		return errNeedUTF8
 	}
 	local, _, err := mailblocks.SplitAddress(r.Address)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailblocks/mailblocks"
 )
 
 // submitError remembers which step failed so that the exit status can say
@@ -124,10 +126,8 @@ func submit(ctx context.Context, cfg config, from string, rcpts []string, msg io
 
 func needsUTF8(from string, rcpts []string) bool {
 	for _, a := range append([]string{from}, rcpts...) {
-		for i := 0; i < len(a); i++ {
-			if a[i] >= 0x80 {
-				return true
-			}
+		if !mailblocks.IsASCII(a) {
+			return true
 		}
 	}
 	return false

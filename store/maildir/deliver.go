@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailblocks/mailblocks/internal/ctxio"
 	"github.com/mailblocks/mailblocks/store"
 )
 
@@ -108,19 +109,6 @@ func (l *lfWriter) Close() error {
 	return l.w.Flush()
 }
 
-// ctxReader stops a long copy when the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // uniqueName returns a maildir unique name (cr.yp.to/proto/maildir.html,
 // in the modern "sec.MusecPpidQn_rand.host" form used by Dovecot): unique
 // across processes by pid, within a process by a counter, and across
@@ -145,7 +133,7 @@ func (s *Store) writeTmp(ctx context.Context, dir string, r io.Reader, date time
 		return "", "", 0, fmt.Errorf("maildir: deliver: %w", err)
 	}
 	lw := &lfWriter{w: bufio.NewWriterSize(fh, 64*1024)}
-	if _, err := io.Copy(lw, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(lw, ctxio.Reader(ctx, r)); err != nil {
 		return fail(err)
 	}
 	if err := lw.Close(); err != nil {

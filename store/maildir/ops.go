@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailblocks/mailblocks/internal/ctxio"
 	"github.com/mailblocks/mailblocks/store"
 )
 
@@ -526,7 +527,7 @@ func (s *Store) copyFile(ctx context.Context, from, to, dstFolder string, date i
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, ctxReader{ctx, in})
+	_, err = io.Copy(out, ctxio.Reader(ctx, in))
 	if err == nil {
 		t := time.Unix(date, 0)
 		err = os.Chtimes(tmp, t, t)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailblocks/mailblocks/internal/ctxio"
 	"github.com/mailblocks/mailblocks/store"
 )
 
@@ -65,7 +66,7 @@ func (s *Store) newMailbox(user string) *mailbox {
 // readBody reads a message normalised to CRLF, stopping early when it
 // cannot fit in the quota.
 func (b *mailbox) readBody(ctx context.Context, r io.Reader, q store.Quota) ([]byte, error) {
-	src := io.Reader(ctxReader{ctx, store.CRLFReader(r)})
+	src := ctxio.Reader(ctx, store.CRLFReader(r))
 	limit := int64(-1)
 	if q.Bytes > 0 {
 		b.mu.Lock()
@@ -84,20 +85,6 @@ func (b *mailbox) readBody(ctx context.Context, r io.Reader, q store.Quota) ([]b
 		return nil, store.ErrOverQuota
 	}
 	return slices.Clip(buf.Bytes()), nil
-}
-
-// ctxReader fails reads once ctx is done, so that a cancelled delivery
-// stops reading.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // add appends a message to f and notifies watchers. b.mu is held.
