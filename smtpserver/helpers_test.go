@@ -245,6 +245,16 @@ func (s *script) greet() []string {
 	return r
 }
 
+// greeted starts a server with opts in mode, connects, and has the
+// client greeted with EHLO: the opening of most transcripts.
+func greeted(t *testing.T, opts Options, mode Mode) *script {
+	t.Helper()
+	_, addr := start(t, opts, mode)
+	s := dial(t, addr)
+	s.greet()
+	return s
+}
+
 // closed reports whether the server closed the connection (EOF).
 func (s *script) closed() bool {
 	s.t.Helper()

@@ -138,9 +138,7 @@ func TestCheckers(t *testing.T) {
 		// A checker implementing only one interface.
 		&CheckFuncs{ID: "second"},
 	}
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<spammer@bad.test>", "550 5.7.1 Go away")
 	s.expect("MAIL FROM:<grey@grey.test>", "450 4.7.1")
 	got := s.expect("MAIL FROM:<broken@x.test>", "451 4.3.0")
@@ -326,9 +324,7 @@ func TestSlowClient(t *testing.T) {
 	opts := testOptions(t, rec)
 	opts.DataTimeout = time.Second
 	opts.MinDataRate = 1000
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	s.expect("DATA", "354")
@@ -355,9 +351,7 @@ func TestCommandTimeout(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.CommandTimeout = 300 * time.Millisecond
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	assert.True(t, strings.HasPrefix(s.reply()[0], "421 4.4.2"))
 	assert.True(t, s.closed())
 }
@@ -382,9 +376,7 @@ func TestDisconnectMidData(t *testing.T) {
 	h := &blockingHandler{started: make(chan struct{}), result: make(chan error, 1)}
 	opts := testOptions(t, nil)
 	opts.Handler = h
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	s.expect("DATA", "354")
@@ -411,9 +403,7 @@ func TestHandlerGetsCompleteMessageOnly(t *testing.T) {
 		body.Read(buf)
 		return nil
 	})
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	assert.True(t, strings.HasPrefix(s.data("Subject: x\r\n\r\n"+filler+"\nbare\r\n"), "550 5.5.2"))

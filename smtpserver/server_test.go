@@ -117,9 +117,7 @@ func TestRelayTrustedNetwork(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@example.org>", "250")
 	s.expect("RCPT TO:<someone@remote.test>", "250")
 	s.expect("RCPT TO:<nobody@example.org>", "550 5.1.1")
@@ -161,9 +159,7 @@ func TestMaxRecipients(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.MaxRecipients = 2
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	s.expect("RCPT TO:<bob@example.org>", "250")
@@ -231,9 +227,7 @@ func TestLoopDetection(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.MaxHops = 5
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	for _, n := range []int{4, 5} {
 		s.expect("MAIL FROM:<a@remote.test>", "250")
 		s.expect("RCPT TO:<alice@example.org>", "250")
@@ -278,9 +272,7 @@ func TestDirectoryFailureIsTemporary(t *testing.T) {
 	dir := newFakeDir()
 	dir.fail = errors.New("database down")
 	opts.Directory = dir
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	got := s.expect("RCPT TO:<alice@example.org>", "451 4.3.0")
 	assert.NotContains(t, got, "database")
@@ -332,9 +324,7 @@ func TestMaxErrors(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.MaxErrors = 3
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<x@remote.test>", "554 5.7.1")
 	s.expect("RCPT TO:<y@remote.test>", "554 5.7.1")

@@ -107,9 +107,7 @@ func TestHeaderTooBig(t *testing.T) {
 	rec := newRecorder()
 	opts := testOptions(t, rec)
 	opts.MaxHeaderBytes = 1024
-	_, addr := start(t, opts, MX)
-	s := dial(t, addr)
-	s.greet()
+	s := greeted(t, opts, MX)
 	s.expect("MAIL FROM:<a@remote.test>", "250")
 	s.expect("RCPT TO:<alice@example.org>", "250")
 	big := strings.Repeat("X-Filler: "+strings.Repeat("y", 60)+"\r\n", 30) + "\r\nbody\r\n"
